@@ -1,0 +1,3 @@
+"""gencrs: a generative conversational recommender."""
+
+__version__ = "0.1.0"

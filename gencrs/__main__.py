@@ -1,0 +1,5 @@
+import sys
+
+from gencrs.cli import main
+
+sys.exit(main())

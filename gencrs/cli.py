@@ -1,0 +1,63 @@
+"""`gencrs` command line. Library errors become one line on stderr and exit code 1."""
+
+import argparse
+import json
+import logging
+import sys
+
+from gencrs.errors import GencrsError
+
+
+def cmd_data_stats(args) -> None:
+    from gencrs.data import load_dataset
+    from gencrs.data.stats import dataset_stats, format_stats
+
+    stats = dataset_stats(load_dataset(args.dataset, data_dir=args.data_dir, strict=not args.lenient))
+    print(json.dumps(stats, indent=2) if args.json else format_stats(stats))
+
+
+def cmd_data_examples(args) -> None:
+    import dataclasses
+
+    from gencrs.data import build_examples, load_dataset
+
+    dataset = load_dataset(args.dataset, data_dir=args.data_dir, strict=not args.lenient)
+    if args.split not in dataset.splits:
+        raise GencrsError(f"{dataset.name} has no split '{args.split}' (it has {', '.join(dataset.splits)})")
+    for example in build_examples(dataset, args.split)[: args.n]:
+        print(json.dumps(dataclasses.asdict(example), ensure_ascii=False))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from gencrs.data import DATASETS
+
+    parser = argparse.ArgumentParser(prog="gencrs", description="generative conversational recommender")
+    commands = parser.add_subparsers(dest="command", required=True)
+    data = commands.add_parser("data", help="dataset tools").add_subparsers(dest="data_command", required=True)
+    stats = data.add_parser("stats", help="dialogues, turns, items, examples, intent mix per split")
+    examples = data.add_parser("examples", help="print training examples (one per assistant turn) as JSON lines")
+    for sub in (stats, examples):
+        sub.add_argument("--dataset", required=True, choices=DATASETS)
+        sub.add_argument("--data-dir", help="dataset root (default: $GENCRS_DATA_DIR, else ./data)")
+        sub.add_argument("--lenient", action="store_true", help="skip malformed records (counted and reported) instead of failing")
+    stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    stats.set_defaults(func=cmd_data_stats)
+    examples.add_argument("--split", default="train")
+    examples.add_argument("-n", type=int, default=5, help="how many examples")
+    examples.set_defaults(func=cmd_data_examples)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except GencrsError as e:
+        print(f"gencrs: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+import json
+import subprocess
+import sys
+
+
+def run(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "gencrs", *args], capture_output=True, text=True, env=env)
+
+
+def test_stats_synthetic_json():
+    result = run("data", "stats", "--dataset", "synthetic", "--json")
+    assert result.returncode == 0, result.stderr
+    stats = json.loads(result.stdout)
+    assert stats["items"] == 300
+    assert stats["splits"]["train"]["dialogues"] == 1200
+    train = stats["splits"]["train"]
+    assert sum(train["intent"].values()) == train["examples"] == sum(train["targets_per_turn"].values())
+
+
+def test_stats_redial_table(shared_data):
+    result = run("data", "stats", "--dataset", "redial", "--data-dir", str(shared_data))
+    assert result.returncode == 0, result.stderr
+    assert "dataset redial: 6924 items" in result.stdout
+    assert any(line.split()[:2] == ["test", "1342"] for line in result.stdout.splitlines())
+
+
+def test_missing_data_is_one_line_and_nonzero(tmp_path):
+    result = run("data", "stats", "--dataset", "inspired", "--data-dir", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and str(tmp_path) in result.stderr and "sweetpeach/Inspired" in result.stderr
+
+
+def test_examples_command_prints_json_lines():
+    result = run("data", "examples", "--dataset", "synthetic", "-n", "3")
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 3 and {"context", "intent", "targets", "response"} <= lines[0].keys()
