@@ -1,0 +1,143 @@
+"""ReDial (Li et al., NeurIPS 2018) in its original release format.
+
+Files under DATA_DIR/redial/: movies_with_mentions.csv, test_data.jsonl, train_data.jsonl (official). Where the official
+train file is absent, train_subset/train_data.subset.jsonl (a partial copy in the same format) is used and noted.
+Optional metadata: DATA_DIR/redial_kg/ievalm/id2info.json (genre, plot, director, writer, stars).
+"""
+
+import csv
+import json
+import random
+import re
+from pathlib import Path
+
+from gencrs.data.paths import require
+from gencrs.data.problems import Problems
+from gencrs.data.schema import Dataset, Dialogue, Item, Turn, split_title_year
+from gencrs.format import mention
+
+DOWNLOAD = (
+    "Download redial_dataset.zip (train_data.jsonl, test_data.jsonl, movies_with_mentions.csv) from "
+    "https://github.com/ReDialData/website/tree/data and unzip it into DATA_DIR/redial/."
+)
+AT_MENTION = re.compile(r"@(\d+)")
+VALID_FRACTION, VALID_SEED = 0.1, 0
+
+
+def load_catalog(path: Path, problems: Problems) -> dict[str, Item]:
+    catalog = {}
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = {"movieId", "movieName"} - set(reader.fieldnames or [])
+        if missing:
+            problems.report(path, 1, f"header lacks column(s) {sorted(missing)}")
+            return catalog
+        for row in reader:
+            movie_id = (row["movieId"] or "").strip()
+            if not movie_id or not row["movieName"]:
+                problems.report(path, reader.line_num, "empty movieId or movieName")
+                continue
+            if movie_id in catalog:
+                problems.report(path, reader.line_num, f"duplicate movieId {movie_id}")
+                continue
+            title, year = split_title_year(row["movieName"])
+            catalog[movie_id] = Item(id=movie_id, title=title, year=year)
+    return catalog
+
+
+def add_metadata(catalog: dict[str, Item], path: Path) -> int:
+    """Fill genres/people/plot from iEvaLM's id2info.json; returns how many catalog items got metadata."""
+    info = json.loads(path.read_text(encoding="utf-8"))
+    filled = 0
+    for movie_id, meta in info.items():
+        item = catalog.get(str(movie_id))
+        if item is None:
+            continue
+        item.genres = list(meta.get("genre") or [])
+        item.actors = list(meta.get("star") or [])
+        item.directors = list(meta.get("director") or [])
+        item.writers = list(meta.get("writer") or [])
+        item.plot = meta.get("plot") or None
+        filled += item.has_metadata
+    return filled
+
+
+def parse_dialogue(record, path: Path, line: int, catalog: dict[str, Item], problems: Problems) -> Dialogue | None:
+    if not isinstance(record, dict):
+        problems.report(path, line, "record is not a JSON object")
+        return None
+    for key in ("messages", "conversationId", "initiatorWorkerId", "respondentWorkerId"):
+        if key not in record:
+            problems.report(path, line, f"missing field '{key}'")
+            return None
+    roles = {record["initiatorWorkerId"]: "user", record["respondentWorkerId"]: "assistant"}
+    turns: list[Turn] = []
+    for n, message in enumerate(record["messages"]):
+        if not isinstance(message, dict) or "text" not in message or "senderWorkerId" not in message:
+            problems.report(path, line, f"messages[{n}] lacks 'text' or 'senderWorkerId'")
+            return None
+        role = roles.get(message["senderWorkerId"])
+        if role is None:
+            problems.report(path, line, f"messages[{n}] sender {message['senderWorkerId']} is neither initiator nor respondent")
+            return None
+        unknown = [m for m in AT_MENTION.findall(message["text"]) if m not in catalog]
+        if unknown:
+            problems.report(path, line, f"messages[{n}] mentions unknown movie id(s) {', '.join('@' + u for u in unknown)}")
+            return None
+        text = AT_MENTION.sub(lambda m: mention(m.group(1)), message["text"]).strip()
+        items = list(dict.fromkeys(AT_MENTION.findall(message["text"])))
+        if turns and turns[-1].role == role:  # consecutive messages of one speaker form one turn
+            turns[-1].text = f"{turns[-1].text} {text}".strip()
+            turns[-1].items = list(dict.fromkeys(turns[-1].items + items))
+        else:
+            turns.append(Turn(role=role, text=text, items=items))
+    return Dialogue(id=str(record["conversationId"]), turns=turns, source=f"{path}:{line}")
+
+
+def load_dialogues(path: Path, catalog: dict[str, Item], problems: Problems) -> list[Dialogue]:
+    dialogues, seen = [], set()
+    with open(path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                problems.report(path, line_no, f"invalid JSON ({e.msg} at column {e.colno})")
+                continue
+            dialogue = parse_dialogue(record, path, line_no, catalog, problems)
+            if dialogue is None:
+                continue
+            if dialogue.id in seen:
+                problems.report(path, line_no, f"duplicate conversationId {dialogue.id}")
+                continue
+            seen.add(dialogue.id)
+            dialogues.append(dialogue)
+    return dialogues
+
+
+def carve_valid(train: list[Dialogue]) -> tuple[list[Dialogue], list[Dialogue]]:
+    """ReDial has no official validation split: 10% of train dialogues, chosen with a fixed seed (docs/data.md)."""
+    order = sorted(range(len(train)), key=lambda i: train[i].id)
+    random.Random(VALID_SEED).shuffle(order)
+    valid_idx = set(order[: round(len(train) * VALID_FRACTION)])
+    return ([d for i, d in enumerate(train) if i not in valid_idx], [d for i, d in enumerate(train) if i in valid_idx])
+
+
+def load_redial(data_dir: Path, strict: bool = True) -> Dataset:
+    root = data_dir / "redial"
+    problems = Problems(strict)
+    catalog = load_catalog(require(root / "movies_with_mentions.csv", "redial", DOWNLOAD), problems)
+    notes = []
+    metadata = data_dir / "redial_kg" / "ievalm" / "id2info.json"
+    if metadata.exists():
+        notes.append(f"metadata from {metadata} for {add_metadata(catalog, metadata)} items")
+    test = load_dialogues(require(root / "test_data.jsonl", "redial", DOWNLOAD), catalog, problems)
+    train_path = root / "train_data.jsonl"
+    if not train_path.exists() and (root / "train_subset" / "train_data.subset.jsonl").exists():
+        train_path = root / "train_subset" / "train_data.subset.jsonl"
+        notes.append(f"official train_data.jsonl absent: train is the partial copy {train_path}")
+    train = load_dialogues(require(train_path, "redial", DOWNLOAD), catalog, problems)
+    train, valid = carve_valid(train)
+    notes.append(f"valid = {len(valid)} dialogues carved from train (fraction {VALID_FRACTION}, seed {VALID_SEED})")
+    return Dataset("redial", catalog, {"train": train, "valid": valid, "test": test}, notes + problems.summary())

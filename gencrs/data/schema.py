@@ -1,0 +1,61 @@
+"""The normalized schema every source is loaded into."""
+
+import re
+from dataclasses import dataclass, field
+
+ROLES = ("user", "assistant")
+YEAR_RE = re.compile(r"^(.*?)\s*\((\d{4})\)\s*$")
+
+
+@dataclass
+class Item:
+    id: str
+    title: str
+    year: int | None = None
+    genres: list[str] = field(default_factory=list)
+    actors: list[str] = field(default_factory=list)
+    directors: list[str] = field(default_factory=list)
+    writers: list[str] = field(default_factory=list)
+    plot: str | None = None
+
+    @property
+    def display(self) -> str:
+        return f"{self.title} ({self.year})" if self.year else self.title
+
+    @property
+    def has_metadata(self) -> bool:
+        return bool(self.genres or self.actors or self.directors or self.writers or self.plot)
+
+
+def split_title_year(name: str) -> tuple[str, int | None]:
+    """'Police Academy  (1984)' -> ('Police Academy', 1984); a name without a year keeps year None."""
+    name = " ".join(name.split())
+    match = YEAR_RE.match(name)
+    if match:
+        return match.group(1), int(match.group(2))
+    return name, None
+
+
+@dataclass
+class Turn:
+    role: str  # "user" (seeker) or "assistant" (recommender)
+    text: str  # item mentions as [[item:ID]] placeholders (gencrs.format)
+    items: list[str]  # ids of every item this turn mentions, in order, without repeats
+
+
+@dataclass
+class Dialogue:
+    id: str
+    turns: list[Turn]
+    source: str = ""  # "file:line" the dialogue was read from
+
+
+@dataclass
+class Dataset:
+    name: str
+    catalog: dict[str, Item]
+    splits: dict[str, list[Dialogue]]
+    notes: list[str] = field(default_factory=list)  # what a reader should know: substitutes used, mentions without a span
+
+    def title(self, item_id: str) -> str:
+        return self.catalog[item_id].display

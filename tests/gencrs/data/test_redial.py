@@ -1,0 +1,123 @@
+import json
+import re
+
+import pytest
+
+from gencrs.data import load_dataset
+from gencrs.data.redial import load_dialogues, load_redial
+from gencrs.errors import DataError
+from gencrs.format import mentioned_ids
+
+
+def test_official_counts(redial):
+    assert len(redial.catalog) == 6924
+    assert len(redial.splits["test"]) == 1342
+    assert len({d.id for d in redial.splits["test"]}) == 1342
+
+
+def test_every_test_mention_resolves_to_a_catalog_item(shared_data, redial):
+    raw_ids = set()
+    with open(shared_data / "redial" / "test_data.jsonl") as f:
+        for line in f:
+            for message in json.loads(line)["messages"]:
+                raw_ids.update(re.findall(r"@(\d+)", message["text"]))
+    assert raw_ids and raw_ids <= redial.catalog.keys()
+    loaded = {i for d in redial.splits["test"] for t in d.turns for i in mentioned_ids(t.text)}
+    assert loaded == raw_ids  # every raw @id became a placeholder; none invented, none lost
+
+
+def test_turns_alternate_and_roles_follow_workers(shared_data, redial):
+    first = json.loads(open(shared_data / "redial" / "test_data.jsonl").readline())
+    dialogue = redial.splits["test"][0]
+    assert dialogue.id == first["conversationId"]
+    assert all(a.role != b.role for a, b in zip(dialogue.turns, dialogue.turns[1:]))
+    first_role = "user" if first["messages"][0]["senderWorkerId"] == first["initiatorWorkerId"] else "assistant"
+    assert dialogue.turns[0].role == first_role
+    # all messages' text survives the merge of consecutive same-speaker messages
+    merged = " ".join(t.text for t in dialogue.turns)
+    assert len(merged.split()) == sum(len(re.sub(r"@\d+", "x", m["text"]).split()) for m in first["messages"])
+
+
+def test_valid_split_is_carved_from_train_deterministically(redial, shared_data):
+    train_ids = {d.id for d in redial.splits["train"]}
+    valid_ids = {d.id for d in redial.splits["valid"]}
+    assert train_ids.isdisjoint(valid_ids)
+    assert abs(len(valid_ids) / (len(train_ids) + len(valid_ids)) - 0.1) < 0.01
+    again = load_dataset("redial", data_dir=shared_data)
+    assert [d.id for d in again.splits["valid"]] == [d.id for d in redial.splits["valid"]]
+
+
+def test_metadata_from_id2info(redial):
+    with_meta = [i for i in redial.catalog.values() if i.has_metadata]
+    assert len(with_meta) == 6583
+    assert redial.catalog["100030"].title == "Friends with Benefits" and redial.catalog["100030"].year == 2011
+    assert "comedy" in redial.catalog["100030"].genres
+
+
+# --- malformed input: each case names file and line; lenient mode counts and reports ---
+
+CATALOG_CSV = "movieId,movieName,nbMentions\r\n1,Alpha (1999),3\r\n2,Beta (2001),1\r\n"
+GOOD = {"movieMentions": {"1": "Alpha (1999)"}, "respondentQuestions": {}, "initiatorQuestions": {},
+        "messages": [{"timeOffset": 0, "text": "hi, seen @1 ?", "senderWorkerId": 7, "messageId": 1},
+                     {"timeOffset": 1, "text": "try @2", "senderWorkerId": 8, "messageId": 2}],
+        "conversationId": "10", "respondentWorkerId": 8, "initiatorWorkerId": 7}
+
+
+def write_redial(tmp_path, test_lines):
+    root = tmp_path / "redial"
+    root.mkdir()
+    (root / "movies_with_mentions.csv").write_text(CATALOG_CSV)
+    (root / "train_data.jsonl").write_text(json.dumps(GOOD) + "\n")
+    (root / "test_data.jsonl").write_text("".join(line + "\n" for line in test_lines))
+    return tmp_path
+
+
+def bad_cases():
+    no_messages = {k: v for k, v in GOOD.items() if k != "messages"}
+    unknown = json.loads(json.dumps(GOOD))
+    unknown["messages"][1]["text"] = "try @999"
+    return {
+        "truncated JSON": (json.dumps(GOOD)[:-20], "invalid JSON"),
+        "missing messages": (json.dumps(no_messages), "missing field 'messages'"),
+        "unknown @id": (json.dumps(unknown), "unknown movie id(s) @999"),
+    }
+
+
+@pytest.mark.parametrize("case", list(bad_cases()))
+def test_malformed_line_is_an_error_naming_file_and_line(tmp_path, case):
+    bad_line, message = bad_cases()[case]
+    good2 = dict(GOOD, conversationId="11")
+    root = write_redial(tmp_path, [json.dumps(good2), bad_line])
+    with pytest.raises(DataError) as err:
+        load_redial(root)
+    assert f"{root / 'redial' / 'test_data.jsonl'}:2:" in str(err.value)
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize("case", list(bad_cases()))
+def test_lenient_mode_counts_and_reports_the_skip(tmp_path, case, caplog):
+    bad_line, message = bad_cases()[case]
+    root = write_redial(tmp_path, [json.dumps(dict(GOOD, conversationId="11")), bad_line])
+    dataset = load_redial(root, strict=False)
+    assert [d.id for d in dataset.splits["test"]] == ["11"]
+    note = next(n for n in dataset.notes if n.startswith("skipped"))
+    assert "skipped 1 malformed record(s)" in note and "test_data.jsonl:2:" in note and message in note
+    assert "test_data.jsonl:2:" in caplog.text  # reported as a warning too
+
+
+def test_sender_outside_the_dialogue_is_an_error(tmp_path):
+    record = json.loads(json.dumps(GOOD))
+    record["messages"][0]["senderWorkerId"] = 99
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    catalog = {"1": None, "2": None}
+    from gencrs.data.problems import Problems
+    with pytest.raises(DataError, match=r"d.jsonl:1: messages\[0\] sender 99"):
+        load_dialogues(path, catalog, Problems())
+
+
+def test_missing_dataset_says_where_it_looked_and_where_to_download(tmp_path):
+    with pytest.raises(DataError) as err:
+        load_dataset("redial", data_dir=tmp_path)
+    assert str(tmp_path / "redial" / "movies_with_mentions.csv") in str(err.value)
+    assert "ReDialData/website" in str(err.value)
