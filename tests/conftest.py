@@ -31,3 +31,26 @@ def redial(shared_data):
 def synthetic():
     from gencrs.data import load_dataset
     return load_dataset("synthetic")
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory):
+    """A real tiny Llama base (tokenizer trained on the synthetic corpus), briefly pre-trained."""
+    from gencrs.tiny_base import TinyBaseConfig, build_tiny_base
+    out = tmp_path_factory.mktemp("tiny_base") / "base"
+    return build_tiny_base(TinyBaseConfig(out=str(out), layers=2, pretrain_minutes=1.0, pretrain_max_steps=80, seq_len=128, batch_size=8))
+
+
+@pytest.fixture(scope="session")
+def embedding_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("embedding_cache")
+
+
+@pytest.fixture(scope="session")
+def redial_codes(redial, tmp_path_factory, embedding_cache):
+    """Semantic IDs of all 6,924 ReDial items with the real MiniLM encoder (about 100 s on 2 cores)."""
+    from tokenizer_ext.build import SemanticIdConfig, build_semantic_ids
+    out = tmp_path_factory.mktemp("sid") / "redial"
+    codebook, stats = build_semantic_ids(list(redial.catalog.values()), SemanticIdConfig(
+        dataset="redial", out=str(out), levels=3, codes=256, cache_dir=str(embedding_cache)))
+    return codebook, stats, out

