@@ -4,7 +4,9 @@
 import argparse
 import dataclasses
 import logging
+import shutil
 import sys
+from pathlib import Path
 
 from gencrs.errors import GencrsError
 from tokenizer_ext.build import SemanticIdConfig, build_semantic_ids, format_summary
@@ -44,6 +46,7 @@ def cmd_extend(args) -> None:
     with atomic_dir(args.out) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        shutil.copy(Path(args.codes) / "codes.json", tmp / "codes.json")  # a gencrs model directory carries its code table
     print(f"added {len(added)} tokens; vocabulary {len(tokenizer)}; extended model written to {args.out}")
 
 

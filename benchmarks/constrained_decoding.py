@@ -1,0 +1,58 @@
+"""Per-token decoding time with the trie-constrained turn processor vs without: same model, same prompts, same batch.
+
+    GENCRS_DATA_DIR=../shared/data .venv/bin/python benchmarks/constrained_decoding.py --model runs/tiny_redial_ext
+
+Both runs generate exactly --new-tokens tokens per row (min_new_tokens = max_new_tokens), greedy, on ReDial test
+contexts; the numbers are medians of --repeat runs, interleaved so that machine noise hits both alike.
+"""
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+
+from eval.generative import GenerativeRecommender
+from eval.protocols import build_instances, contexts_of
+from gencrs.data import load_dataset
+from gencrs.decoding.hf import TurnConstraintLogitsProcessor
+
+
+def per_token_seconds(rec, contexts, new_tokens, constrained):
+    inputs = rec._encode(rec.prompts(contexts))
+    processors = [TurnConstraintLogitsProcessor(rec.constraint, inputs["input_ids"].shape[1])] if constrained else []
+    start = time.perf_counter()
+    with torch.no_grad():
+        rec.model.generate(**inputs, do_sample=False, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                           logits_processor=processors, pad_token_id=rec.tokenizer.pad_token_id)
+    return (time.perf_counter() - start) / new_tokens
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--new-tokens", type=int, default=48)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--batches", default="1,32")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    rec = GenerativeRecommender.load(args.model)
+    contexts = contexts_of(build_instances(load_dataset("redial"), "test", "recommender"))
+    report = {"model": args.model, "new_tokens": args.new_tokens, "vocab": rec.constraint.vocab_size}
+    for batch in map(int, args.batches.split(",")):
+        ctx = contexts[:batch]
+        per_token_seconds(rec, ctx, 4, True)  # warm-up
+        times = {True: [], False: []}
+        for _ in range(args.repeat):
+            for constrained in (False, True):
+                times[constrained].append(per_token_seconds(rec, ctx, args.new_tokens, constrained))
+        plain, constrained = statistics.median(times[False]), statistics.median(times[True])
+        report[f"batch_{batch}"] = {"unconstrained_ms_per_token": round(plain * 1e3, 3),
+                                    "constrained_ms_per_token": round(constrained * 1e3, 3),
+                                    "ratio_constrained_over_unconstrained": round(constrained / plain, 3)}
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

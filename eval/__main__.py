@@ -1,0 +1,45 @@
+"""python -m eval run --model DIR|baseline:popularity --dataset redial --split test --protocol unicrs [--generate ...]"""
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+
+from gencrs.errors import GencrsError
+from eval.protocols import PROTOCOLS
+from eval.run import EvalConfig, evaluate
+
+
+def main(argv=None) -> int:
+    from gencrs.data import DATASETS
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="python -m eval", description="offline batch evaluation")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="rank (and optionally generate) on a split; write metrics, predictions, report")
+    defaults = EvalConfig()
+    run.add_argument("--model", required=True, help="model directory (with codes.json) or baseline:popularity|baseline:cooccurrence")
+    run.add_argument("--dataset", default=defaults.dataset, help=f"one of {', '.join(DATASETS)}")
+    run.add_argument("--split", default=defaults.split)
+    run.add_argument("--protocol", default=defaults.protocol, help=f"one of {', '.join(PROTOCOLS)} (eval/README.md)")
+    run.add_argument("--data-dir")
+    run.add_argument("--out")
+    run.add_argument("--k", type=int, default=defaults.k)
+    run.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    run.add_argument("--generate", action="store_true")
+    run.add_argument("--max-new-tokens", type=int, default=defaults.max_new_tokens)
+    run.add_argument("--limit", type=int)
+    args = parser.parse_args(argv)
+    cfg = EvalConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(EvalConfig)})
+    try:
+        result = evaluate(cfg)
+    except (GencrsError, ValueError, OSError) as e:
+        print(f"eval: error: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps({k: v for k, v in result.items()}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""A generative model (HF directory with the extended tokenizer and codes.json) behind the recommender interface,
+plus constrained turn generation and response perplexity for the evaluation harness."""
+
+import math
+from pathlib import Path
+
+import torch
+
+from gencrs.decoding.beam import trie_beam_search
+from gencrs.decoding.constraint import TurnConstraint
+from gencrs.decoding.hf import TurnConstraintLogitsProcessor
+from gencrs.errors import GencrsError
+from gencrs.format import INTENT_TOKENS, RESPONSE_START, TARGET_START, parse_turn, prompt_messages
+from eval.protocols import Context
+from tokenizer_ext.codebook import CodeBook
+
+
+class GenerativeRecommender:
+    name = "generative"
+
+    def __init__(self, model, tokenizer, codebook: CodeBook, batch_size: int = 8, max_new_tokens: int = 64):
+        self.model, self.tokenizer, self.codebook = model.eval(), tokenizer, codebook
+        self.tokenizer.padding_side = "left"
+        self.batch_size, self.max_new_tokens = batch_size, max_new_tokens
+        self.invalid_beams = 0  # beams whose code sequence is not a catalog item (0 under the constraint)
+        vocab = model.get_output_embeddings().weight.shape[0]
+        self.constraint = TurnConstraint.from_tokenizer(tokenizer, codebook, vocab_size=vocab)
+
+    @classmethod
+    def load(cls, directory: str, **kwargs) -> "GenerativeRecommender":
+        """A full model directory or a PEFT adapter directory (gencrs.training.model.load_trained)."""
+        from gencrs.training.model import load_trained
+        path = Path(directory)
+        if not ((path / "config.json").exists() or (path / "adapter_config.json").exists()):
+            raise GencrsError(f"{directory} is not a model directory (no config.json); pass a model directory or baseline:NAME")
+        model, tokenizer, codebook = load_trained(path)  # a one-line error when the code table is missing
+        return cls(model, tokenizer, codebook, **kwargs)
+
+    def prompts(self, contexts: list[Context], suffix: str = "") -> list[str]:
+        return [self.tokenizer.apply_chat_template(prompt_messages(c.messages), tokenize=False, add_generation_prompt=True) + suffix
+                for c in contexts]
+
+    def _encode(self, texts: list[str]):
+        return self.tokenizer(texts, add_special_tokens=False, return_tensors="pt", padding=True)
+
+    @torch.no_grad()
+    def rank(self, contexts: list[Context], k: int) -> list[list[str]]:
+        """Beam search over the trie after the prompt `<|intent:recommend|><|target|>`: k beams of one item each."""
+        suffix = INTENT_TOKENS["recommend"] + TARGET_START
+        rankings = []
+        for start in range(0, len(contexts), self.batch_size):
+            batch = contexts[start:start + self.batch_size]
+            inputs = self._encode(self.prompts(batch, suffix))
+            width = k + max(len(c.exclude) for c in batch)  # excluded items must not use up the k places
+            found = trie_beam_search(self.model, inputs["input_ids"], inputs["attention_mask"], self.constraint.trie, width)
+            for items, context in zip(found, batch):
+                self.invalid_beams += sum(item is None for item, _ in items)
+                banned = set(context.exclude)
+                rankings.append([item for item, _ in items if item is not None and item not in banned][:k])
+        return rankings
+
+    @torch.no_grad()
+    def generate_turns(self, contexts: list[Context], constrained: bool = True) -> list[dict]:
+        """Greedy decoding of whole assistant turns; each result has the decoded text and its parsed parts."""
+        results = []
+        for start in range(0, len(contexts), self.batch_size):
+            batch = contexts[start:start + self.batch_size]
+            inputs = self._encode(self.prompts(batch))
+            processors = [TurnConstraintLogitsProcessor(self.constraint, inputs["input_ids"].shape[1])] if constrained else []
+            out = self.model.generate(**inputs, do_sample=False, max_new_tokens=self.max_new_tokens,
+                                      logits_processor=processors, pad_token_id=self.tokenizer.pad_token_id)
+            for row in out[:, inputs["input_ids"].shape[1]:].tolist():
+                if self.tokenizer.eos_token_id in row:
+                    row = row[: row.index(self.tokenizer.eos_token_id)]
+                text = self.tokenizer.decode(row, skip_special_tokens=False)
+                parsed = parse_turn(text)
+                parsed["text"] = text
+                parsed["target_items"] = self.codebook.items_in_text(parsed["target"])
+                results.append(parsed)
+        return results
+
+    @torch.no_grad()
+    def response_nll(self, contexts: list[Context], turns: list[str]) -> tuple[float, int]:
+        """Summed negative log-likelihood and token count of each gold turn's response part (after <|response|>,
+        through the end-of-turn token), teacher-forced."""
+        total, count = 0.0, 0
+        for context, turn in zip(contexts, turns):
+            prompt = self.prompts([context])[0]
+            head, _, response = turn.partition(RESPONSE_START)
+            prefix_ids = self.tokenizer(prompt + head + RESPONSE_START, add_special_tokens=False)["input_ids"]
+            response_ids = self.tokenizer(response, add_special_tokens=False)["input_ids"] + [self.tokenizer.eos_token_id]
+            ids = torch.tensor([prefix_ids + response_ids])
+            logits = self.model(ids).logits[0, len(prefix_ids) - 1:-1]
+            total += float(torch.nn.functional.cross_entropy(logits.float(), ids[0, len(prefix_ids):], reduction="sum"))
+            count += len(response_ids)
+        return total, count
+
+
+def perplexity(nll: float, tokens: int) -> float:
+    return math.exp(nll / max(tokens, 1))

@@ -1,0 +1,63 @@
+"""Evaluation protocols: which (context, label) instances a recommender is scored on. eval/README.md documents them."""
+
+from dataclasses import dataclass
+
+from gencrs.data import Dataset, build_examples
+from gencrs.format import render_mentions
+
+PROTOCOLS = ("unicrs", "recommender")
+
+
+@dataclass
+class Context:
+    key: str  # "dialogue_id:turn_index"
+    messages: list[dict]  # earlier turns as chat messages, items rendered as titles
+    items: list[str]  # items mentioned in the earlier turns, in order
+    exclude: list[str]  # items the ranking must not contain (scored as absent)
+
+
+@dataclass
+class Instance:
+    context: Context
+    label: str
+
+
+def unicrs_instances(dataset: Dataset, split: str) -> list[Instance]:
+    """Every turn of either role that mentions items and has a non-empty context; one instance per distinct item the
+    turn mentions, including items already mentioned earlier; nothing is excluded from the ranking."""
+    instances = []
+    for dialogue in dataset.splits[split]:
+        messages, seen = [], []
+        for index, turn in enumerate(dialogue.turns):
+            if index > 0 and turn.items:
+                context = Context(f"{dialogue.id}:{index}", list(messages), list(seen), [])
+                instances.extend(Instance(context, item) for item in dict.fromkeys(turn.items))
+            messages.append({"role": turn.role, "content": render_mentions(turn.text, dataset.title)})
+            seen.extend(i for i in turn.items if i not in seen)
+    return instances
+
+
+def recommender_instances(dataset: Dataset, split: str) -> list[Instance]:
+    """Assistant turns that recommend (have targets: items not mentioned earlier); one instance per target; items
+    mentioned earlier are excluded from the ranking (they can never be targets)."""
+    instances = []
+    for ex in build_examples(dataset, split):
+        if ex.targets:
+            context = Context(f"{ex.dialogue_id}:{ex.turn_index}", ex.context, ex.context_items, list(ex.context_items))
+            instances.extend(Instance(context, item) for item in ex.targets)
+    return instances
+
+
+def build_instances(dataset: Dataset, split: str, protocol: str) -> list[Instance]:
+    if split not in dataset.splits:
+        raise ValueError(f"{dataset.name} has no split '{split}' (it has {', '.join(dataset.splits)})")
+    if protocol == "unicrs":
+        return unicrs_instances(dataset, split)
+    if protocol == "recommender":
+        return recommender_instances(dataset, split)
+    raise ValueError(f"unknown protocol '{protocol}' (choose from {', '.join(PROTOCOLS)})")
+
+
+def contexts_of(instances: list[Instance]) -> list[Context]:
+    """Distinct contexts in order: a recommender ranks each context once, however many labels it has."""
+    return list({i.context.key: i.context for i in instances}.values())

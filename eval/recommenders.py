@@ -1,0 +1,87 @@
+"""The recommender interface every model implements, and the non-neural baselines.
+
+    rank(contexts, k) -> one ranked list of item ids (best first, at most k) per context
+"""
+
+from collections import Counter, defaultdict
+from typing import Protocol
+
+from gencrs.data import Dataset
+from gencrs.errors import GencrsError
+from eval.metrics import rank_by_scores
+from eval.protocols import Context
+
+
+class Recommender(Protocol):
+    name: str
+
+    def rank(self, contexts: list[Context], k: int) -> list[list[str]]: ...
+
+
+def _top(order: list[str], exclude: list[str], k: int) -> list[str]:
+    banned = set(exclude)
+    return [i for i in order if i not in banned][:k]
+
+
+class Popularity:
+    """Items by how often they are mentioned in the train dialogues (ties: catalog order)."""
+
+    name = "popularity"
+
+    def __init__(self, dataset: Dataset, split: str = "train"):
+        if split not in dataset.splits:
+            raise GencrsError(f"popularity baseline needs a '{split}' split; {dataset.name} has {', '.join(dataset.splits)}")
+        counts = Counter(i for d in dataset.splits[split] for t in d.turns for i in t.items)
+        items = list(dataset.catalog)
+        self.order = rank_by_scores([counts[i] for i in items], items)
+        self.position = {item: n for n, item in enumerate(self.order)}
+
+    def rank(self, contexts: list[Context], k: int) -> list[list[str]]:
+        return [_top(self.order, c.exclude, k) for c in contexts]
+
+
+class CoOccurrence:
+    """Items co-mentioned with the context's items in train dialogues, weighted by recency of the context mention
+    (the last mentioned item weighs 1, the one before 1/2, ...); items not co-mentioned follow by popularity."""
+
+    name = "cooccurrence"
+
+    def __init__(self, dataset: Dataset, split: str = "train"):
+        self.popularity = Popularity(dataset, split)
+        self.pairs: dict[str, Counter] = defaultdict(Counter)
+        for dialogue in dataset.splits[split]:
+            items = list(dict.fromkeys(i for t in dialogue.turns for i in t.items))
+            for a in items:
+                for b in items:
+                    if a != b:
+                        self.pairs[a][b] += 1
+
+    def rank(self, contexts: list[Context], k: int) -> list[list[str]]:
+        rankings = []
+        for context in contexts:
+            scores = Counter()
+            for age, item in enumerate(reversed(context.items)):
+                for other, count in self.pairs.get(item, {}).items():
+                    scores[other] += count / (age + 1)
+            first = [i for i, _ in sorted(scores.items(), key=lambda kv: (-kv[1], self.popularity.position[kv[0]]))]
+            rankings.append(_top(list(dict.fromkeys(first + self.popularity.order[: k + len(context.exclude) + len(first)])), context.exclude, k))
+        return rankings
+
+
+BASELINES = {"popularity": Popularity, "cooccurrence": CoOccurrence}
+
+
+def load_recommender(spec: str, dataset: Dataset, **kwargs) -> Recommender:
+    """'baseline:NAME', a recommendation-teacher directory (teacher.json), or a model directory (HF model +
+    tokenizer + codes.json)."""
+    if spec.startswith("baseline:"):
+        name = spec.split(":", 1)[1]
+        if name not in BASELINES:
+            raise GencrsError(f"unknown baseline '{name}' (choose from {', '.join(BASELINES)})")
+        return BASELINES[name](dataset)
+    from pathlib import Path
+    if (Path(spec) / "teacher.json").exists():
+        from gencrs.teachers.rec import RecTeacher
+        return RecTeacher.load(spec)
+    from eval.generative import GenerativeRecommender
+    return GenerativeRecommender.load(spec, **kwargs)

@@ -1,0 +1,37 @@
+"""A short markdown report with one plot (Recall@k for k = 1..K)."""
+
+from pathlib import Path
+
+from gencrs.io import atomic_write_text
+
+
+def write_report(out: Path, result: dict, curve: list[float]) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot(range(1, len(curve) + 1), curve, marker=".")
+    ax.set_xlabel("k")
+    ax.set_ylabel("Recall@k")
+    ax.set_title(f"{result['model']} on {result['dataset']} {result['split']} ({result['protocol']})", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    tmp = out / ".recall_at_k.png"
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(out / "recall_at_k.png")
+    atomic_write_text(out / "report.md", format_report(result))
+
+
+def format_report(result: dict) -> str:
+    rows = [f"| {m} | {result[f'{m}@{k}']:.4f} |" for m in ("recall", "ndcg", "mrr") for k in (1, 10, 50) if f"{m}@{k}" in result]
+    lines = [
+        f"# {result['model']} — {result['dataset']} {result['split']}, protocol `{result['protocol']}`", "",
+        f"{result['instances']} instances over {result['contexts']} contexts ({result['seconds']} s). Protocol: eval/README.md.", "",
+        "| metric | value |", "|---|---|", *rows, "", "![Recall@k](recall_at_k.png)", "",
+    ]
+    if "generation" in result:
+        lines += ["## Generated turns", "", "| metric | value |", "|---|---|"]
+        lines += [f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in result["generation"].items()]
+    return "\n".join(lines) + "\n"

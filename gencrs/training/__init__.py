@@ -1,0 +1,1 @@
+"""Training: supervised records in the output format, model loading/extension, the ConKD loss."""

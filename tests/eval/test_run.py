@@ -1,0 +1,70 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from eval.protocols import Context
+from eval.run import EvalConfig, JsonlResume, evaluate, run_ranking
+
+
+def test_popularity_numbers_are_stable_and_cooccurrence_beats_them(shared_data, tmp_path):
+    results = [evaluate(EvalConfig(model="baseline:popularity", dataset="redial", protocol="unicrs", data_dir=str(shared_data),
+                                   out=str(tmp_path / f"pop{n}"))) for n in range(2)]
+    drop = ("seconds",)
+    assert {k: v for k, v in results[0].items() if k not in drop} == {k: v for k, v in results[1].items() if k not in drop}
+    assert 0.005 < results[0]["recall@1"] < results[0]["recall@10"] < results[0]["recall@50"] < 0.5
+    co = evaluate(EvalConfig(model="baseline:cooccurrence", dataset="redial", protocol="unicrs", data_dir=str(shared_data),
+                             out=str(tmp_path / "co")))
+    assert co["recall@10"] > results[0]["recall@10"]
+    out = tmp_path / "pop0"
+    assert (out / "recall_at_k.png").stat().st_size > 1000 and "recall" in (out / "report.md").read_text()
+    assert len((out / "predictions.jsonl").read_text().splitlines()) == results[0]["contexts"]
+
+
+class Counting:
+    name = "counting"
+
+    def __init__(self):
+        self.seen = []
+
+    def rank(self, contexts, k):
+        self.seen.extend(c.key for c in contexts)
+        return [["a"] for _ in contexts]
+
+
+def test_ranking_resumes_after_a_kill(tmp_path):
+    contexts = [Context(f"d:{n}", [], [], []) for n in range(10)]
+    path = tmp_path / "predictions.jsonl"
+    first = Counting()
+    run_ranking(first, contexts[:4], JsonlResume(path), k=5, batch_size=2)
+    with open(path, "a") as f:
+        f.write('{"key": "d:4", "rank')  # the process was killed mid-line
+    second = Counting()
+    store = JsonlResume(path)
+    run_ranking(second, contexts, store, k=5, batch_size=3)
+    assert second.seen == [f"d:{n}" for n in range(4, 10)]
+    assert [json.loads(l)["key"] for l in path.read_text().splitlines()] == [f"d:{n}" for n in range(10)]
+
+
+def cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "eval", "run", *args], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "MODEL_WITHOUT_CODES", "--dataset", "synthetic"], "no code table"),
+    (["--model", "/no/such/dir", "--dataset", "synthetic"], "not a model directory"),
+    (["--model", "baseline:nope", "--dataset", "synthetic"], "unknown baseline"),
+    (["--model", "baseline:popularity", "--dataset", "synthetic", "--split", "nope"], "has no split 'nope'"),
+])
+def test_bad_input_is_one_line_and_nonzero(tiny_base, tmp_path, args, message):
+    args = [str(tiny_base) if a == "MODEL_WITHOUT_CODES" else a for a in args] + ["--out", str(tmp_path / "o")]
+    result = cli(*args)
+    assert result.returncode == 1 and message in result.stderr and result.stderr.count("\n") == 1, result.stderr
+
+
+@pytest.mark.parametrize("flag, value, message", [("--dataset", "movielens", "unknown dataset 'movielens'"),
+                                                  ("--protocol", "kgsf", "unknown protocol 'kgsf'")])
+def test_unknown_dataset_or_protocol(flag, value, message):
+    result = cli("--model", "baseline:popularity", "--dataset", "synthetic", flag, value)
+    assert result.returncode == 1 and message in result.stderr and result.stderr.count("\n") == 1, result.stderr

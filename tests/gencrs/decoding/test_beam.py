@@ -1,0 +1,42 @@
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from gencrs.decoding.beam import trie_beam_search
+from tokenizer_ext import CodeBook, Trie
+from tokenizer_ext.extend import extend_model, extend_tokenizer
+
+
+def exhaustive(model, prompt_ids, sequences):
+    """Log-probability of every item's code sequence, teacher-forced one by one."""
+    scores = {}
+    for item, seq in sequences.items():
+        ids = torch.tensor([prompt_ids + seq])
+        logp = model(ids).logits[0, len(prompt_ids) - 1:-1].float().log_softmax(-1)
+        scores[item] = float(logp.gather(1, torch.tensor(seq)[:, None]).sum())
+    return sorted(scores.items(), key=lambda kv: -kv[1])
+
+
+@torch.no_grad()
+def test_beam_search_with_enough_beams_is_exact_and_padding_safe(tiny_base):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base)
+    tokenizer.padding_side = "left"
+    model = AutoModelForCausalLM.from_pretrained(tiny_base).eval()
+    codebook = CodeBook(2, 4, {f"i{n}": (n // 4, n % 4) for n in range(14)})
+    extend_tokenizer(tokenizer, codebook)
+    extend_model(model, tokenizer, codebook, {i: f"Movie {i}" for i in codebook.item_codes})
+    torch.manual_seed(0)
+    with torch.no_grad():  # make the new rows differ, so that the ranking is not a tie
+        model.get_output_embeddings().weight[-8:] += torch.randn(8, model.config.hidden_size) * 0.5
+    trie = Trie.from_codebook(codebook, tokenizer)
+    token_id = dict(zip(codebook.all_tokens(), tokenizer.convert_tokens_to_ids(codebook.all_tokens())))
+    sequences = {i: [token_id[t] for t in codebook.tokens(i)] for i in codebook.item_codes}
+    prompts = ["<|start|>user\nI like comedy.<|end|>\n<|start|>assistant\n", "<|start|>user\nAnything scary and long please?<|end|>\n"]
+    batch = tokenizer(prompts, add_special_tokens=False, return_tensors="pt", padding=True)
+    found = trie_beam_search(model, batch["input_ids"], batch["attention_mask"], trie, beams=16)
+    for prompt, result in zip(prompts, found):
+        expected = exhaustive(model, tokenizer(prompt, add_special_tokens=False)["input_ids"], sequences)
+        assert [i for i, _ in result] == [i for i, _ in expected]
+        for (_, a), (_, b) in zip(result, expected):
+            assert abs(a - b) < 1e-3
+    top3 = trie_beam_search(model, batch["input_ids"], batch["attention_mask"], trie, beams=3)
+    assert all(len(r) == 3 and len({i for i, _ in r}) == 3 for r in top3)
