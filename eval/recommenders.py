@@ -73,7 +73,7 @@ BASELINES = {"popularity": Popularity, "cooccurrence": CoOccurrence}
 
 def load_recommender(spec: str, dataset: Dataset, **kwargs) -> Recommender:
     """'baseline:NAME', a recommendation-teacher directory (teacher.json), or a model directory (HF model +
-    tokenizer + codes.json)."""
+    tokenizer + codes.json). `kwargs` (batch size, generation length) apply to generative models only."""
     if spec.startswith("baseline:"):
         name = spec.split(":", 1)[1]
         if name not in BASELINES:

@@ -95,6 +95,7 @@ def run_generation(recommender, dataset, split: str, store: JsonlResume, batch_s
 
 
 def generation_metrics(dataset, examples, rows: list[dict]) -> dict:
+    from eval.generative import perplexity
     by_title = {}
     for item_id in dataset.catalog:
         by_title.setdefault(dataset.title(item_id), item_id)
@@ -114,8 +115,7 @@ def generation_metrics(dataset, examples, rows: list[dict]) -> dict:
         "bleu2": M.bleu(hypotheses, references, 2), "bleu3": M.bleu(hypotheses, references, 3),
         **M.rouge(hypotheses, references),
         **{f"distinct{n}": M.distinct(hypotheses, n) for n in (2, 3, 4)},
-        "perplexity": __import__("eval.generative", fromlist=["perplexity"]).perplexity(
-            sum(r["nll"] for r in rows), sum(r["nll_tokens"] for r in rows)),
+        "perplexity": perplexity(sum(r["nll"] for r in rows), sum(r["nll_tokens"] for r in rows)),
     }
     return out
 
@@ -128,8 +128,7 @@ def evaluate(cfg: EvalConfig) -> dict:
     contexts = contexts_of(instances)[: cfg.limit]
     keys = {c.key for c in contexts}
     instances = [i for i in instances if i.context.key in keys]
-    recommender = load_recommender(cfg.model, dataset, batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens) \
-        if not cfg.model.startswith("baseline:") else load_recommender(cfg.model, dataset)
+    recommender = load_recommender(cfg.model, dataset, batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "config.json", asdict(cfg))
     store = JsonlResume(out / "predictions.jsonl")

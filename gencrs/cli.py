@@ -28,6 +28,17 @@ def cmd_data_examples(args) -> None:
         print(json.dumps(dataclasses.asdict(example), ensure_ascii=False))
 
 
+def cmd_gate_stats(args) -> None:
+    from gencrs.data import load_dataset
+    from gencrs.teachers.dialogue import gate_statistics
+    from gencrs.training.model import load_trained
+    from gencrs.training.records import sft_records
+
+    model, tokenizer, codebook = load_trained(args.model)
+    records = sft_records(load_dataset(args.dataset, data_dir=args.data_dir), args.split, codebook, tokenizer, args.max_length)
+    print(json.dumps(gate_statistics(model, tokenizer, codebook, records[: args.limit] if args.limit else records), indent=2))
+
+
 def build_parser() -> argparse.ArgumentParser:
     from gencrs.data import DATASETS
 
@@ -45,7 +56,32 @@ def build_parser() -> argparse.ArgumentParser:
     examples.add_argument("--split", default="train")
     examples.add_argument("-n", type=int, default=5, help="how many examples")
     examples.set_defaults(func=cmd_data_examples)
+    teachers = commands.add_parser("teachers", help="teacher tools").add_subparsers(dest="teachers_command", required=True)
+    gate = teachers.add_parser("gate-stats", help="dialogue teacher's item-token mass inside target spans vs in responses")
+    gate.add_argument("--model", required=True, help="dialogue teacher directory (adapter or full model)")
+    gate.add_argument("--dataset", required=True, choices=DATASETS)
+    gate.add_argument("--split", default="valid")
+    gate.add_argument("--data-dir")
+    gate.add_argument("--max-length", type=int, default=512)
+    gate.add_argument("--limit", type=int)
+    gate.set_defaults(func=cmd_gate_stats)
     return parser
+
+
+def run_recipe(name: str, config_cls, job, argv: list[str] | None = None) -> int:
+    """The error boundary of a recipe: config from YAML + key=value, the job, a one-line error and exit 1 on failure,
+    the job's result printed as JSON."""
+    from gencrs.config import load_config
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        result = job(load_config(config_cls, argv))
+    except (GencrsError, ValueError) as e:
+        print(f"{name}: error: {e}", file=sys.stderr)
+        return 1
+    if result is not None:
+        print(json.dumps(result, indent=2, default=str))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -69,7 +69,7 @@ def embed_texts(texts: list[str], encoder: str = DEFAULT_ENCODER, cache_dir: str
             cached = dict(zip(z["hashes"].tolist(), z["vectors"]))
     missing = sorted({h: t for h, t in zip(hashes, texts) if h not in cached}.items())
     if missing:
-        log.info("embedding %d distinct item texts with %s (%d of %d texts found in the cache)", len(missing), encoder,
+        log.info("embedding %d distinct texts with %s (%d of %d texts found in the cache)", len(missing), encoder,
                  sum(h in cached for h in hashes), len(texts))
         model = load_encoder(encoder)
         vectors = model.encode([t for _, t in missing], batch_size=batch_size, normalize_embeddings=True,

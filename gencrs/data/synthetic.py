@@ -23,6 +23,21 @@ FIRST = ["Ava", "Ben", "Clara", "Dev", "Elena", "Felix", "Grace", "Hugo", "Iris"
 LAST = ["Stone", "Rivera", "Okafor", "Lindqvist", "Moreau", "Tanaka", "Bishop", "Kowalski", "Navarro", "Hale", "Park",
         "Mendes", "Ivanova", "Byrne", "Costa"]
 
+# Plots read like their genre, as real plots do, so that text embeddings of items group by genre.
+GENRE_PLOTS = {
+    "action": "explosive action with car chases, gunfights and a hero racing against time",
+    "comedy": "a laugh-out-loud comedy full of jokes, pranks and hilarious misunderstandings",
+    "drama": "a moving drama about family, grief and difficult choices",
+    "horror": "a terrifying horror film with ghosts, blood and a haunted house",
+    "romance": "a romantic love story of two people falling in love",
+    "thriller": "a tense suspense thriller with a killer, a detective and a twist",
+    "sci-fi": "a science fiction adventure with spaceships, aliens and robots in the future",
+    "animation": "an animated family cartoon with talking animals for kids",
+    "documentary": "a documentary with real interviews and true history",
+    "western": "a western with cowboys, horses and outlaws in the wild west",
+    "fantasy": "a fantasy epic with wizards, dragons and magic kingdoms",
+    "mystery": "a mystery whodunit with clues, secrets and a puzzling crime",
+}
 N_ITEMS, N_DIRECTORS, N_ACTORS = 300, 30, 60
 SPLIT_SIZES = {"train": 1200, "valid": 150, "test": 150}
 
@@ -40,7 +55,7 @@ def make_catalog(rng: random.Random) -> dict[str, Item]:
         catalog[f"m{i:03d}"] = Item(
             id=f"m{i:03d}", title=title, year=rng.randint(1970, 2023), genres=list(dict.fromkeys(genres)),
             directors=[director], actors=rng.sample(actors, 2),
-            plot=f"A {genres[0]} story about the {title.split()[-1].lower()}.",
+            plot=f"{GENRE_PLOTS[genres[0]].capitalize()}, set around a {title.split()[-1].lower()}.",
         )
     return catalog
 

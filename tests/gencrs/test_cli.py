@@ -34,3 +34,11 @@ def test_examples_command_prints_json_lines():
     result = run("data", "examples", "--dataset", "synthetic", "-n", "3")
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(lines) == 3 and {"context", "intent", "targets", "response"} <= lines[0].keys()
+
+
+def test_recipe_bad_config_is_one_line_and_nonzero():
+    from pathlib import Path
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "train_rec_teacher.py"
+    result = subprocess.run([sys.executable, str(recipe), "epochs=many"], capture_output=True, text=True)
+    assert result.returncode == 1 and result.stderr.startswith("train_rec_teacher: error: bad config")
+    assert result.stderr.count("\n") == 1

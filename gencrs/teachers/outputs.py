@@ -1,0 +1,145 @@
+"""What ConKD needs from the teachers, per training example and completion position.
+
+- Dialogue teacher, at every completion position t: the probability mass it puts on item (code) tokens (the gate
+  input) and its top-k next-token distribution (ids and probabilities).
+- Recommendation teacher, at every code position of the gold target span: a distribution over that level's code
+  tokens, obtained from its item distribution by summing item probabilities along the trie given the gold prefix:
+      P(code c at level l | gold c_1..c_{l-1}) = sum of P(item) over items with prefix (c_1..c_{l-1}, c) / the same sum
+      over items with prefix (c_1..c_{l-1}).
+  Items already written earlier in the same span are excluded before normalizing (an item is not repeated).
+Both can be computed online in the training step or cached on disk (float16 top-k + mass), `TeacherCache`.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from tokenizer_ext.codebook import CodeBook
+
+
+def code_distributions(item_probs: torch.Tensor, item_codes: torch.Tensor, gold: list[tuple[int, ...]],
+                       codes_per_level: int) -> torch.Tensor:
+    """item_probs (n_items,), item_codes (n_items, L) -> (len(gold) * L, K): one code distribution per gold code slot."""
+    levels = item_codes.shape[1]
+    out = torch.zeros(len(gold) * levels, codes_per_level)
+    probs = item_probs.clone().float()
+    for n, codes in enumerate(gold):
+        prefix_ok = torch.ones(len(probs), dtype=torch.bool)
+        for level in range(levels):
+            masked = probs * prefix_ok
+            dist = torch.zeros(codes_per_level).index_add_(0, item_codes[:, level], masked)
+            total = dist.sum()
+            out[n * levels + level] = dist / total if total > 0 else torch.full((codes_per_level,), 1 / codes_per_level)
+            prefix_ok &= item_codes[:, level] == codes[level]
+        probs = probs * ~prefix_ok  # the item just written (full prefix match) is not repeated
+    return out
+
+
+def item_code_tensor(codebook: CodeBook, item_ids: list[str]) -> torch.Tensor:
+    return torch.tensor([codebook.item_codes[i] for i in item_ids], dtype=torch.long)
+
+
+@torch.no_grad()
+def dialogue_teacher_outputs(logits: torch.Tensor, code_token_ids: torch.Tensor, top_k: int) -> dict:
+    """logits (T, V) at completion positions -> item-token mass (T,), top-k ids (T, k) and probabilities (T, k)."""
+    probs = logits.float().softmax(-1)
+    top = probs.topk(top_k, dim=-1)
+    return {"mass": probs[:, code_token_ids].sum(-1), "topk_ids": top.indices, "topk_probs": top.values}
+
+
+@dataclass
+class TeacherCache:
+    """Per-example teacher outputs in one safetensors file: flat float16/int32 arrays plus per-example offsets."""
+
+    directory: Path
+
+    def write(self, keys: list[str], rows: list[dict]) -> dict:
+        """rows[i]: {"mass": (T,), "topk_ids": (T,k), "topk_probs": (T,k), "rec": (P,K)}; returns size statistics."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        lengths = torch.tensor([len(r["mass"]) for r in rows])
+        rec_lengths = torch.tensor([len(r["rec"]) for r in rows])
+        tensors = {
+            "mass": torch.cat([r["mass"] for r in rows]).half(),
+            "topk_ids": torch.cat([r["topk_ids"] for r in rows]).int(),
+            "topk_probs": torch.cat([r["topk_probs"] for r in rows]).half(),
+            "rec": torch.cat([r["rec"] for r in rows]).half() if rec_lengths.sum() else torch.zeros(0, 1).half(),
+            "offsets": torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)]),
+            "rec_offsets": torch.cat([torch.zeros(1, dtype=torch.long), rec_lengths.cumsum(0)]),
+        }
+        tmp = self.directory / ".teacher_outputs.safetensors.tmp"
+        save_file(tensors, str(tmp), metadata={"keys": "\n".join(keys)})
+        tmp.replace(self.directory / "teacher_outputs.safetensors")
+        size = (self.directory / "teacher_outputs.safetensors").stat().st_size
+        return {"examples": len(rows), "bytes": size, "bytes_per_example": size / max(len(rows), 1)}
+
+    def read(self) -> dict[str, dict]:
+        from safetensors import safe_open
+        path = self.directory / "teacher_outputs.safetensors"
+        with safe_open(str(path), "pt") as f:
+            keys = f.metadata()["keys"].split("\n")
+        t = load_file(str(path))
+        out = {}
+        for n, key in enumerate(keys):
+            a, b = int(t["offsets"][n]), int(t["offsets"][n + 1])
+            c, d = int(t["rec_offsets"][n]), int(t["rec_offsets"][n + 1])
+            out[key] = {"mass": t["mass"][a:b].float(), "topk_ids": t["topk_ids"][a:b].long(),
+                        "topk_probs": t["topk_probs"][a:b].float(), "rec": t["rec"][c:d].float()}
+        return out
+
+
+@torch.no_grad()
+def online_dialogue_outputs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor,
+                            code_token_ids: torch.Tensor, top_k: int) -> list[dict]:
+    """Run the dialogue teacher on a training batch; per row, its outputs at the completion positions (where the
+    shifted labels are not -100), in order."""
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits[:, :-1]
+    targets = labels[:, 1:]
+    rows = []
+    for row_logits, row_targets in zip(logits, targets):
+        rows.append(dialogue_teacher_outputs(row_logits[row_targets != -100], code_token_ids, top_k))
+    return rows
+
+
+def online_rec_outputs(rec_teacher, contexts, targets: list[list[str]], codebook: CodeBook) -> list[torch.Tensor]:
+    """Per example, the code distributions of its gold target span (zero rows when it has no target)."""
+    probs = rec_teacher.item_probs(contexts)
+    codes = item_code_tensor(codebook, rec_teacher.item_ids)
+    return [code_distributions(p, codes, [codebook.item_codes[t] for t in gold], codebook.codes_per_level)
+            for p, gold in zip(probs, targets)]
+
+
+def encode_records(tokenizer, records: list[dict]) -> tuple[dict, torch.Tensor]:
+    """Right-padded input ids of prompt + completion, and labels that are -100 outside the completion."""
+    tokenizer.padding_side = "right"
+    prompts = [tokenizer.apply_chat_template(r["prompt"], tokenize=False, add_generation_prompt=True) for r in records]
+    fulls = [tokenizer.apply_chat_template(r["prompt"] + r["completion"], tokenize=False) for r in records]
+    enc = tokenizer(fulls, add_special_tokens=False, return_tensors="pt", padding=True)
+    labels = enc["input_ids"].clone()
+    for row, prompt in enumerate(prompts):
+        labels[row, : len(tokenizer(prompt, add_special_tokens=False)["input_ids"])] = -100
+    labels[enc["attention_mask"] == 0] = -100
+    return enc, labels
+
+
+def compute_teacher_outputs(dialogue_model, tokenizer, rec_teacher, codebook: CodeBook, examples: dict, records: list[dict],
+                            batch_size: int = 16, top_k: int = 32) -> tuple[list[str], list[dict]]:
+    """Online outputs of both teachers for `records` (gencrs.training.records.sft_records); `examples` maps a record's
+    key to its Example. Returns keys and per-record rows as TeacherCache stores them."""
+    from tqdm.auto import tqdm
+
+    from eval.protocols import Context
+
+    code_ids = torch.tensor(tokenizer.convert_tokens_to_ids(codebook.all_tokens()))
+    keys, rows = [], []
+    for start in tqdm(range(0, len(records), batch_size), desc="teacher outputs", unit="batch"):
+        batch = records[start:start + batch_size]
+        enc, labels = encode_records(tokenizer, batch)
+        dialogue = online_dialogue_outputs(dialogue_model, enc["input_ids"], enc["attention_mask"], labels, code_ids, top_k)
+        ex = [examples[r["key"]] for r in batch]
+        contexts = [Context(r["key"], e.context, e.context_items, []) for r, e in zip(batch, ex)]
+        rec = online_rec_outputs(rec_teacher, contexts, [e.targets for e in ex], codebook)
+        keys += [r["key"] for r in batch]
+        rows += [{**d, "rec": r} for d, r in zip(dialogue, rec)]
+    return keys, rows

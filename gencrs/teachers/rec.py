@@ -1,0 +1,122 @@
+"""Recommendation teacher: an R-GCN over the knowledge graph and a context encoder that pools the context's linked
+entities with self-attention (as KBRD/KGSF do), plus optionally the context text (MiniLM sentence embedding),
+scored against every item. It outputs P(item | context) over the whole catalog and implements the recommender
+interface of the evaluation harness."""
+
+import torch
+from torch import nn
+from torch_geometric.nn import RGCNConv
+
+from gencrs.kg import KnowledgeGraph
+
+
+class RecTeacherModel(nn.Module):
+    def __init__(self, kg: KnowledgeGraph, item_ids: list[str], dim: int = 128, num_bases: int = 8, layers: int = 1,
+                 text_dim: int = 0, dropout: float = 0.1):
+        super().__init__()
+        self.node_embed = nn.Embedding(kg.num_nodes, dim)
+        nn.init.normal_(self.node_embed.weight, std=dim ** -0.5)
+        self.convs = nn.ModuleList(RGCNConv(dim, dim, kg.num_relations, num_bases=num_bases) for _ in range(layers))
+        self.attention = nn.Sequential(nn.Linear(dim, dim), nn.Tanh(), nn.Linear(dim, 1, bias=False))
+        self.text = nn.Linear(text_dim, dim) if text_dim else None
+        self.dropout = nn.Dropout(dropout)
+        self.item_bias = nn.Parameter(torch.zeros(len(item_ids)))
+        self.register_buffer("edge_index", kg.edge_index, persistent=False)
+        self.register_buffer("edge_type", kg.edge_type, persistent=False)
+        self.register_buffer("item_nodes", torch.tensor([kg.item_nodes[i] for i in item_ids]), persistent=False)
+
+    def node_states(self) -> torch.Tensor:
+        h = self.node_embed.weight
+        for conv in self.convs:
+            h = h + torch.relu(conv(self.dropout(h), self.edge_index, self.edge_type))
+        return h
+
+    def forward(self, context_nodes: torch.Tensor, text: torch.Tensor | None = None) -> torch.Tensor:
+        """context_nodes: (B, N) node ids padded with -1; text: (B, text_dim). Returns item logits (B, n_items)."""
+        h = self.node_states()
+        present = context_nodes >= 0
+        entities = h[context_nodes.clamp(min=0)]  # (B, N, dim)
+        weights = self.attention(entities).squeeze(-1).masked_fill(~present, float("-inf")).softmax(-1)
+        user = torch.nan_to_num(weights, nan=0.0).unsqueeze(-1).mul(entities).sum(1)  # a context with no entity: 0
+        if self.text is not None and text is not None:
+            user = user + self.text(text)
+        return self.dropout(user) @ h[self.item_nodes].T + self.item_bias
+
+
+def pad_nodes(node_lists: list[list[int]], max_nodes: int = 64) -> torch.Tensor:
+    """Most recent `max_nodes` linked nodes per context, padded with -1."""
+    width = max(1, min(max_nodes, max((len(n) for n in node_lists), default=1)))
+    out = torch.full((len(node_lists), width), -1, dtype=torch.long)
+    for row, nodes in enumerate(node_lists):
+        nodes = nodes[-width:]
+        if nodes:
+            out[row, : len(nodes)] = torch.tensor(nodes)
+    return out
+
+
+class RecTeacher:
+    """The trained model with what it needs to read contexts: the graph's linker and the text encoder's name."""
+
+    name = "rec_teacher"
+
+    def __init__(self, model: RecTeacherModel, kg: KnowledgeGraph, item_ids: list[str], encoder: str | None,
+                 cache_dir: str | None = None, max_nodes: int = 64, batch_size: int = 256):
+        self.model, self.kg, self.item_ids = model.eval(), kg, item_ids
+        self.encoder, self.cache_dir, self.max_nodes, self.batch_size = encoder, cache_dir, max_nodes, batch_size
+
+    def features(self, contexts) -> tuple[torch.Tensor, torch.Tensor | None]:
+        nodes = pad_nodes([self.kg.link(context_text(c, turns=None), c.items) for c in contexts], self.max_nodes)
+        text = None
+        if self.encoder:
+            from tokenizer_ext.embed import embed_texts
+            text = torch.from_numpy(embed_texts([context_text(c) for c in contexts], self.encoder, self.cache_dir))
+        return nodes, text
+
+    @torch.no_grad()
+    def item_probs(self, contexts) -> torch.Tensor:
+        """P(item | context) over the catalog, in `item_ids` order: (len(contexts), n_items)."""
+        out = []
+        for start in range(0, len(contexts), self.batch_size):
+            nodes, text = self.features(contexts[start:start + self.batch_size])
+            out.append(self.model(nodes, text).softmax(-1))
+        return torch.cat(out) if out else torch.zeros(0, len(self.item_ids))
+
+    def rank(self, contexts, k: int) -> list[list[str]]:
+        probs = self.item_probs(contexts)
+        rankings = []
+        for row, context in zip(probs, contexts):
+            banned = set(context.exclude)
+            order = row.topk(min(len(self.item_ids), k + len(banned))).indices.tolist()
+            rankings.append([self.item_ids[i] for i in order if self.item_ids[i] not in banned][:k])
+        return rankings
+
+    def save(self, directory, config: dict) -> None:
+        from gencrs.io import atomic_dir
+        import json
+        with atomic_dir(directory) as tmp:
+            torch.save(self.model.state_dict(), tmp / "model.pt")
+            torch.save({"edge_index": self.kg.edge_index, "edge_type": self.kg.edge_type, "num_nodes": self.kg.num_nodes,
+                        "item_nodes": self.kg.item_nodes, "relations": self.kg.relations, "names": self.kg.names,
+                        "sources": self.kg.sources}, tmp / "kg.pt")
+            (tmp / "teacher.json").write_text(json.dumps({"kind": "rec_teacher", "config": config, "item_ids": self.item_ids,
+                                                          "encoder": self.encoder, "max_nodes": self.max_nodes}, indent=1))
+
+    @classmethod
+    def load(cls, directory, cache_dir: str | None = None) -> "RecTeacher":
+        import json
+        from pathlib import Path
+        directory = Path(directory)
+        meta = json.loads((directory / "teacher.json").read_text())
+        g = torch.load(directory / "kg.pt", weights_only=False)
+        kg = KnowledgeGraph(g["num_nodes"], g["item_nodes"], g["edge_index"], g["edge_type"], g["relations"], g["names"], g["sources"])
+        cfg = meta["config"]
+        model = RecTeacherModel(kg, meta["item_ids"], cfg["dim"], cfg["num_bases"], cfg["layers"],
+                                384 if meta["encoder"] else 0, cfg["dropout"])
+        model.load_state_dict(torch.load(directory / "model.pt", weights_only=True))
+        return cls(model, kg, meta["item_ids"], meta["encoder"], cache_dir or cfg.get("cache_dir"), meta["max_nodes"])
+
+
+def context_text(context, turns: int | None = 3) -> str:
+    """The text a context is read from: its last `turns` messages (all when None), role-prefixed."""
+    messages = context.messages if turns is None else context.messages[-turns:]
+    return " ".join(f"{m['role']}: {m['content']}" for m in messages)
