@@ -12,13 +12,12 @@ Items are identified by "Title (Year)"; the catalog is every movie mentioned in 
 
 import ast
 import csv
-import json
 import re
 from pathlib import Path
 
 from gencrs.data.mentions import mark_mentions
 from gencrs.data.paths import require
-from gencrs.data.problems import Problems
+from gencrs.data.problems import Problems, read_jsonl
 from gencrs.data.schema import Dataset, Dialogue, Item, Turn, split_title_year
 
 DOWNLOAD = (
@@ -103,28 +102,20 @@ def load_tsv(path: Path, catalog: _Catalog, problems: Problems, counts: dict) ->
 
 def load_unicrs(path: Path, catalog: _Catalog, problems: Problems, counts: dict) -> list[Dialogue]:
     dialogues = []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                problems.report(path, line_no, f"invalid JSON ({e.msg} at column {e.colno})")
-                continue
-            if not isinstance(record, list) or not all(isinstance(t, dict) and {"text", "role", "movie"} <= t.keys() for t in record):
-                problems.report(path, line_no, "expected a list of turns with 'text', 'role' and 'movie'")
-                continue
-            turns: list[Turn] = []
-            for n, t in enumerate(record):
-                role = ROLES.get(t["role"])
-                if role is None:
-                    problems.report(path, line_no, f"turn {n}: role '{t['role']}' is neither SEEKER nor RECOMMENDER")
-                    break
-                surfaces = _surfaces(t["movie"], catalog, problems, path, line_no)
-                _append(turns, role, t["text"], surfaces, counts)
-            else:
-                dialogues.append(Dialogue(id=f"{path.stem}:{line_no}", turns=turns, source=f"{path}:{line_no}"))
+    for line_no, record in read_jsonl(path, problems):
+        if not isinstance(record, list) or not all(isinstance(t, dict) and {"text", "role", "movie"} <= t.keys() for t in record):
+            problems.report(path, line_no, "expected a list of turns with 'text', 'role' and 'movie'")
+            continue
+        turns: list[Turn] = []
+        for n, t in enumerate(record):
+            role = ROLES.get(t["role"])
+            if role is None:
+                problems.report(path, line_no, f"turn {n}: role '{t['role']}' is neither SEEKER nor RECOMMENDER")
+                break
+            surfaces = _surfaces(t["movie"], catalog, problems, path, line_no)
+            _append(turns, role, t["text"], surfaces, counts)
+        else:
+            dialogues.append(Dialogue(id=f"{path.stem}:{line_no}", turns=turns, source=f"{path}:{line_no}"))
     return dialogues
 
 

@@ -1,5 +1,6 @@
 """Validation on load: a malformed record is an error naming file and line, or (lenient mode) a counted, reported skip."""
 
+import json
 import logging
 
 from gencrs.errors import DataError
@@ -31,3 +32,15 @@ class Problems:
                 notes.append(f"{what.format(len(found))}: {shown}")
                 log.warning(notes[-1])
         return notes
+
+
+def read_jsonl(path, problems: Problems):
+    """(line number, parsed record) for every non-blank line; a line that is not JSON is reported and skipped."""
+    with open(path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield line_no, json.loads(line)
+            except json.JSONDecodeError as e:
+                problems.report(path, line_no, f"invalid JSON ({e.msg} at column {e.colno})")

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from gencrs.data.paths import require
-from gencrs.data.problems import Problems
+from gencrs.data.problems import Problems, read_jsonl
 from gencrs.data.schema import Dataset, Dialogue, Item, Turn, split_title_year
 from gencrs.format import mention
 
@@ -96,23 +96,15 @@ def parse_dialogue(record, path: Path, line: int, catalog: dict[str, Item], prob
 
 def load_dialogues(path: Path, catalog: dict[str, Item], problems: Problems) -> list[Dialogue]:
     dialogues, seen = [], set()
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                problems.report(path, line_no, f"invalid JSON ({e.msg} at column {e.colno})")
-                continue
-            dialogue = parse_dialogue(record, path, line_no, catalog, problems)
-            if dialogue is None:
-                continue
-            if dialogue.id in seen:
-                problems.report(path, line_no, f"duplicate conversationId {dialogue.id}")
-                continue
-            seen.add(dialogue.id)
-            dialogues.append(dialogue)
+    for line_no, record in read_jsonl(path, problems):
+        dialogue = parse_dialogue(record, path, line_no, catalog, problems)
+        if dialogue is None:
+            continue
+        if dialogue.id in seen:
+            problems.report(path, line_no, f"duplicate conversationId {dialogue.id}")
+            continue
+        seen.add(dialogue.id)
+        dialogues.append(dialogue)
     return dialogues
 
 
