@@ -52,18 +52,10 @@ def load_trained(directory: str | Path, load_in_4bit: bool = False):
         from peft import PeftModel
         meta = json.loads((directory / "gencrs_model.json").read_text())
         titles = json.loads((directory / "catalog.json").read_text())
-        model, _ = load_base(meta["base_model"], load_in_4bit)
-        tokenizer = AutoTokenizer.from_pretrained(directory)
-        if codebook.all_tokens()[0] not in _vocab_of(meta["base_model"]):
-            base_tokenizer = AutoTokenizer.from_pretrained(meta["base_model"])
-            extend_tokenizer(base_tokenizer, codebook)
-            extend_model(model, base_tokenizer, codebook, titles)
-        return PeftModel.from_pretrained(model, directory).eval(), tokenizer, codebook
+        model, base_tokenizer = load_base(meta["base_model"], load_in_4bit)
+        ensure_extended(model, base_tokenizer, codebook, titles)  # the same deterministic extension as in training
+        return PeftModel.from_pretrained(model, directory).eval(), AutoTokenizer.from_pretrained(directory), codebook
     if not (directory / "config.json").exists():
         raise GencrsError(f"{directory} is not a model directory (no config.json or adapter_config.json)")
     return AutoModelForCausalLM.from_pretrained(directory).eval(), AutoTokenizer.from_pretrained(directory), codebook
 
-
-def _vocab_of(name: str) -> dict:
-    from transformers import AutoTokenizer
-    return AutoTokenizer.from_pretrained(name).get_vocab()
