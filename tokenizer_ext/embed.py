@@ -1,5 +1,6 @@
 """Sentence embeddings of item texts, cached on disk per (encoder, sha256 of the text) so a rebuild does not re-embed."""
 
+import functools
 import hashlib
 import logging
 import os
@@ -44,7 +45,9 @@ def _cache_file(cache_dir: Path, encoder: str) -> Path:
     return cache_dir / (re.sub(r"[^A-Za-z0-9_.-]+", "_", encoder) + ".npz")
 
 
+@functools.lru_cache(maxsize=2)
 def load_encoder(name: str):
+    """Loaded once per process (the recommendation teacher encodes contexts in every batch)."""
     from sentence_transformers import SentenceTransformer
     try:
         return SentenceTransformer(encoder_path(name), device="cpu" if not _cuda() else None)
@@ -62,11 +65,8 @@ def embed_texts(texts: list[str], encoder: str = DEFAULT_ENCODER, cache_dir: str
                 batch_size: int = 128) -> np.ndarray:
     """L2-normalized float32 embeddings, one row per text; only texts missing from the cache are encoded."""
     hashes = [text_hash(t) for t in texts]
-    cached: dict[str, np.ndarray] = {}
     cache = _cache_file(Path(cache_dir), encoder) if cache_dir else None
-    if cache and cache.exists():
-        with np.load(cache) as z:
-            cached = dict(zip(z["hashes"].tolist(), z["vectors"]))
+    cached = _read_cache(cache) if cache else {}
     missing = sorted({h: t for h, t in zip(hashes, texts) if h not in cached}.items())
     if missing:
         log.info("embedding %d distinct texts with %s (%d of %d texts found in the cache)", len(missing), encoder,
@@ -78,6 +78,18 @@ def embed_texts(texts: list[str], encoder: str = DEFAULT_ENCODER, cache_dir: str
         if cache:
             _write_cache(cache, cached)
     return np.stack([cached[h] for h in hashes]).astype(np.float32)
+
+
+_MEMORY: dict[Path, dict[str, np.ndarray]] = {}  # cache files read in this process (read once, not per call)
+
+
+def _read_cache(path: Path) -> dict[str, np.ndarray]:
+    if path not in _MEMORY:
+        _MEMORY[path] = {}
+        if path.exists():
+            with np.load(path) as z:
+                _MEMORY[path] = dict(zip(z["hashes"].tolist(), z["vectors"]))
+    return _MEMORY[path]
 
 
 def _write_cache(path: Path, cached: dict[str, np.ndarray]) -> None:

@@ -23,20 +23,45 @@ FIRST = ["Ava", "Ben", "Clara", "Dev", "Elena", "Felix", "Grace", "Hugo", "Iris"
 LAST = ["Stone", "Rivera", "Okafor", "Lindqvist", "Moreau", "Tanaka", "Bishop", "Kowalski", "Navarro", "Hale", "Park",
         "Mendes", "Ivanova", "Byrne", "Costa"]
 
-# Plots read like their genre, as real plots do, so that text embeddings of items group by genre.
+# Plots read like their genre, as real plots do, and are long enough next to the title and names that text
+# embeddings of items group by genre (with one sentence they did not: k-means genre purity of the embeddings 0.30, now 0.59).
 GENRE_PLOTS = {
-    "action": "explosive action with car chases, gunfights and a hero racing against time",
-    "comedy": "a laugh-out-loud comedy full of jokes, pranks and hilarious misunderstandings",
-    "drama": "a moving drama about family, grief and difficult choices",
-    "horror": "a terrifying horror film with ghosts, blood and a haunted house",
-    "romance": "a romantic love story of two people falling in love",
-    "thriller": "a tense suspense thriller with a killer, a detective and a twist",
-    "sci-fi": "a science fiction adventure with spaceships, aliens and robots in the future",
-    "animation": "an animated family cartoon with talking animals for kids",
-    "documentary": "a documentary with real interviews and true history",
-    "western": "a western with cowboys, horses and outlaws in the wild west",
-    "fantasy": "a fantasy epic with wizards, dragons and magic kingdoms",
-    "mystery": "a mystery whodunit with clues, secrets and a puzzling crime",
+    "action": ["Explosive action with car chases, gunfights and a hero racing against time.",
+               "A lone fighter takes on an army of mercenaries in a string of stunts and shootouts.",
+               "Bullets fly and buildings explode as the hero battles to stop a deadly attack."],
+    "comedy": ["A laugh-out-loud comedy full of jokes, pranks and hilarious misunderstandings.",
+               "A clumsy hero stumbles from one ridiculous situation to the next in this funny farce.",
+               "Silly gags, witty banter and slapstick chaos keep the laughs coming."],
+    "drama": ["A moving drama about family, grief and difficult choices.",
+              "An emotional story of a family torn apart by loss, secrets and regret.",
+              "Quiet, heartfelt performances explore love, pain and forgiveness."],
+    "horror": ["A terrifying horror film with ghosts, blood and a haunted house.",
+               "A demonic presence stalks a family through dark hallways and screams in the night.",
+               "Gruesome deaths and a monster in the shadows bring pure fear and dread."],
+    "romance": ["A romantic love story of two people falling in love.",
+                "Two strangers meet, flirt and slowly fall for each other despite everything.",
+                "A tender romance of kisses, heartbreak and a wedding at the end."],
+    "thriller": ["A tense suspense thriller with a killer, a detective and a twist.",
+                 "A detective hunts a cunning serial killer in a race full of suspense and danger.",
+                 "Paranoia, conspiracy and a shocking twist keep the tension high."],
+    "sci-fi": ["A science fiction adventure with spaceships, aliens and robots in the future.",
+               "Astronauts travel across the galaxy and meet an alien civilization.",
+               "Advanced technology, time travel and artificial intelligence shape a futuristic world."],
+    "animation": ["An animated family cartoon with talking animals for kids.",
+                  "Colorful cartoon characters sing songs on a magical adventure for children.",
+                  "A cute animated animal makes friends in a fun film for the whole family."],
+    "documentary": ["A documentary with real interviews and true history.",
+                    "Real people tell their true stories through archive footage and interviews.",
+                    "This nonfiction film investigates real events, facts and history."],
+    "western": ["A western with cowboys, horses and outlaws in the wild west.",
+                "A gunslinger rides into a dusty frontier town to face a gang of bandits.",
+                "Sheriffs, saloons and showdowns at high noon on the open prairie."],
+    "fantasy": ["A fantasy epic with wizards, dragons and magic kingdoms.",
+                "A young hero with magical powers goes on a quest against an evil sorcerer.",
+                "Elves, enchanted swords and ancient spells fill a mythical realm."],
+    "mystery": ["A mystery whodunit with clues, secrets and a puzzling crime.",
+                "An amateur sleuth follows clues to solve a baffling murder in a country manor.",
+                "Suspects, alibis and hidden secrets lead to a surprising solution."],
 }
 N_ITEMS, N_DIRECTORS, N_ACTORS = 300, 30, 60
 SPLIT_SIZES = {"train": 1200, "valid": 150, "test": 150}
@@ -55,7 +80,7 @@ def make_catalog(rng: random.Random) -> dict[str, Item]:
         catalog[f"m{i:03d}"] = Item(
             id=f"m{i:03d}", title=title, year=rng.randint(1970, 2023), genres=list(dict.fromkeys(genres)),
             directors=[director], actors=rng.sample(actors, 2),
-            plot=f"{GENRE_PLOTS[genres[0]].capitalize()}, set around a {title.split()[-1].lower()}.",
+            plot=" ".join([*GENRE_PLOTS[genres[0]], *GENRE_PLOTS[genres[-1]][:1]]) + f" Set around a {title.split()[-1].lower()}.",
         )
     return catalog
 

@@ -129,17 +129,55 @@ def compute_teacher_outputs(dialogue_model, tokenizer, rec_teacher, codebook: Co
     key to its Example. Returns keys and per-record rows as TeacherCache stores them."""
     from tqdm.auto import tqdm
 
-    from eval.protocols import Context
-
-    code_ids = torch.tensor(tokenizer.convert_tokens_to_ids(codebook.all_tokens()))
-    keys, rows = [], []
+    source = TeacherSource.from_teachers(records, examples, dialogue_model, rec_teacher, tokenizer, codebook, top_k)
+    rec_teacher.prepare([source.context(i) for i in range(len(records))])  # embed all context texts in one pass
+    rows = []
     for start in tqdm(range(0, len(records), batch_size), desc="teacher outputs", unit="batch"):
-        batch = records[start:start + batch_size]
-        enc, labels = encode_records(tokenizer, batch)
-        dialogue = online_dialogue_outputs(dialogue_model, enc["input_ids"], enc["attention_mask"], labels, code_ids, top_k)
-        ex = [examples[r["key"]] for r in batch]
-        contexts = [Context(r["key"], e.context, e.context_items, []) for r, e in zip(batch, ex)]
-        rec = online_rec_outputs(rec_teacher, contexts, [e.targets for e in ex], codebook)
-        keys += [r["key"] for r in batch]
-        rows += [{**d, "rec": r} for d, r in zip(dialogue, rec)]
-    return keys, rows
+        indices = list(range(start, min(start + batch_size, len(records))))
+        enc, labels = encode_records(tokenizer, [records[i] for i in indices])
+        rows += source.rows(indices, enc, labels)
+    return [r["key"] for r in records], rows
+
+
+class TeacherSource:
+    """The teachers' outputs for a training row, found by its example index (position in the run's train records):
+    read from a TeacherCache, or computed online from the loaded teachers in the training step."""
+
+    def __init__(self, records: list[dict], cached: dict | None = None, online: dict | None = None):
+        self.records, self.cached, self.online = records, cached, online
+
+    @classmethod
+    def from_cache(cls, records: list[dict], directory: str | Path) -> "TeacherSource":
+        cached = TeacherCache(Path(directory)).read()
+        missing = [r["key"] for r in records if r["key"] not in cached]
+        if missing:
+            raise ValueError(f"teacher cache {directory} lacks {len(missing)} of {len(records)} training records "
+                             f"(first: {missing[0]}); rebuild it with recipes/cache_teacher_outputs.py")
+        return cls(records, cached=cached)
+
+    @classmethod
+    def from_teachers(cls, records: list[dict], examples: dict, dialogue_model, rec_teacher, tokenizer,
+                      codebook: CodeBook, top_k: int) -> "TeacherSource":
+        code_ids = torch.tensor(tokenizer.convert_tokens_to_ids(codebook.all_tokens()))
+        return cls(records, online={"examples": examples, "dialogue_model": dialogue_model.eval(), "rec": rec_teacher,
+                                    "codebook": codebook, "code_ids": code_ids, "top_k": top_k})
+
+    def context(self, index: int):
+        """The recommendation teacher's view of a training record: its context messages and items."""
+        from eval.protocols import Context
+        key = self.records[index]["key"]
+        example = self.online["examples"][key]
+        return Context(key, example.context, example.context_items, [])
+
+    def rows(self, indices: list[int], inputs: dict, labels: torch.Tensor) -> list[dict]:
+        keys = [self.records[i]["key"] for i in indices]
+        if self.cached is not None:
+            return [self.cached[k] for k in keys]
+        o = self.online
+        model = o["dialogue_model"]
+        device = next(model.parameters()).device
+        dialogue = online_dialogue_outputs(model, inputs["input_ids"].to(device), inputs["attention_mask"].to(device),
+                                           labels.to(device), o["code_ids"].to(device), o["top_k"])
+        contexts = [self.context(i) for i in indices]
+        rec = online_rec_outputs(o["rec"], contexts, [o["examples"][k].targets for k in keys], o["codebook"])
+        return [{**d, "rec": r} for d, r in zip(dialogue, rec)]

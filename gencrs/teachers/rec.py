@@ -90,6 +90,12 @@ class RecTeacher:
             rankings.append([self.item_ids[i] for i in order if self.item_ids[i] not in banned][:k])
         return rankings
 
+    def prepare(self, contexts) -> None:
+        """Embed the text of many contexts in one pass (item_probs then finds them in the embedding cache)."""
+        if self.encoder:
+            from tokenizer_ext.embed import embed_texts
+            embed_texts([context_text(c) for c in contexts], self.encoder, self.cache_dir)
+
     def save(self, directory, config: dict) -> None:
         from gencrs.io import atomic_dir
         import json

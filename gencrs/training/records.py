@@ -10,11 +10,14 @@ def turn_text(example: Example, codebook: CodeBook) -> str:
     return assistant_turn(example.intent, [codebook.text(t) for t in example.targets], example.response)
 
 
-def sft_records(dataset: Dataset, split: str, codebook: CodeBook, tokenizer, max_length: int) -> list[dict]:
+def sft_records(dataset: Dataset, split: str, codebook: CodeBook, tokenizer, max_length: int,
+                limit: int | None = None) -> list[dict]:
     """Conversational prompt-completion records. The oldest context messages are dropped until prompt + completion
-    fit `max_length` tokens (TRL only truncates the end, which would cut the completion)."""
+    fit `max_length` tokens (TRL only truncates the end, which would cut the completion). `limit`: the first N only."""
     records = []
     for ex in build_examples(dataset, split):
+        if limit is not None and len(records) >= limit:
+            break
         completion = [{"role": "assistant", "content": turn_text(ex, codebook)}]
         context = list(ex.context)
         while True:

@@ -1,29 +1,107 @@
-"""SFTTrainer with the loss computed from the model's full logits.
+"""SFTTrainer with the loss computed from the model's full logits, and the ConKD trainer built on it.
 
 TRL's default loss path runs a fused LM head that reads `lm_head.weight`/`.bias` directly; with PEFT trainable tokens
 on an untied lm_head (what gencrs needs for new token rows) that head is a wrapper without `.bias`, and its weight
 would miss the trained rows anyway. So the loss here is computed from `model(...).logits`, which also gives ConKD the
 student logits it distils into. `token_loss` is the one place a subclass changes the objective.
+
+Every training row carries `example_index` (its position in the run's record list) through the collator, so the
+ConKD trainer can find the teachers' outputs for it.
 """
+
+from collections import defaultdict
 
 import torch
 from trl import SFTTrainer
+from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+from gencrs.training.conkd import TeacherTargets, code_token_tables, conkd_loss
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "position_ids")
+
+
+class IndexedCollator(DataCollatorForLanguageModeling):
+    def torch_call(self, examples):
+        batch = super().torch_call(examples)
+        batch["example_index"] = torch.tensor([e["example_index"] for e in examples])
+        return batch
 
 
 class LogitsSFTTrainer(SFTTrainer):
-    def token_loss(self, logits: torch.Tensor, labels: torch.Tensor, inputs: dict) -> tuple[torch.Tensor, dict]:
-        """Per-token loss (B, T-1) on shifted positions (zero where labels are -100), and metrics to log."""
+    """`code_loss_weight` scales the loss at positions whose gold token is a code token (`code_token_ids`): the target
+    span is 3 tokens of a ~25-token turn, and up-weighting it makes the model learn to read the context for it."""
+
+    def __init__(self, *args, code_token_ids: list[int] = (), code_loss_weight: float = 1.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.code_token_ids = torch.tensor(list(code_token_ids), dtype=torch.long)
+        self.code_loss_weight = code_loss_weight
+
+    def _set_signature_columns_if_needed(self):
+        super()._set_signature_columns_if_needed()
+        if "example_index" not in self._signature_columns:
+            self._signature_columns = [*self._signature_columns, "example_index"]
+
+    def token_loss(self, logits: torch.Tensor, labels: torch.Tensor, inputs: dict) -> torch.Tensor:
+        """Per-token loss (B, T-1) on shifted positions (zero where labels are -100)."""
         shift_logits, shift_labels = logits[:, :-1].float(), labels[:, 1:]
         nll = torch.nn.functional.cross_entropy(shift_logits.transpose(1, 2), shift_labels.clamp(min=0), reduction="none")
-        return nll * (shift_labels != -100), {}
+        return nll * (shift_labels != -100)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = inputs["labels"]
-        model_inputs = {k: v for k, v in inputs.items() if k in ("input_ids", "attention_mask", "position_ids")}
-        outputs = model(**model_inputs, use_cache=False)
-        per_token, metrics = self.token_loss(outputs.logits, labels, inputs)
+        outputs = model(**{k: v for k, v in inputs.items() if k in MODEL_INPUTS}, use_cache=False)
+        per_token = self.token_loss(outputs.logits, labels, inputs)
+        if self.code_loss_weight != 1.0 and len(self.code_token_ids) and model.training:
+            is_code = torch.isin(labels[:, 1:], self.code_token_ids.to(labels.device))
+            per_token = per_token * torch.where(is_code, self.code_loss_weight, 1.0)
         count = num_items_in_batch if num_items_in_batch is not None else (labels[:, 1:] != -100).sum()
         loss = per_token.sum() / torch.as_tensor(count, device=per_token.device).clamp(min=1)
-        if metrics and model.training:
-            self._metrics_buffer = metrics
         return (loss, outputs) if return_outputs else loss
+
+
+class ConKDTrainer(LogitsSFTTrainer):
+    """The ConKD objective (gencrs.training.conkd) in training; evaluation reports plain NLL so that validation
+    losses of SFT and ConKD runs compare. Logs the mean NLL, KD parts and gate over completion tokens."""
+
+    def __init__(self, *args, teachers, gamma: float, gate: str, eta: float, codebook, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.teachers, self.gamma, self.gate, self.eta = teachers, gamma, gate, eta
+        self.level_token_ids, self.token_level = code_token_tables(self.processing_class, codebook)
+        self._sums, self._count = defaultdict(float), 0
+
+    def token_loss(self, logits, labels, inputs):
+        if not self.model.training:
+            return super().token_loss(logits, labels, inputs)
+        shift_logits, shift_labels = logits[:, :-1], labels[:, 1:]
+        mask = shift_labels != -100
+        teacher = None
+        if self.gamma > 0:
+            rows = self.teachers.rows(inputs["example_index"].tolist(), inputs, labels)
+            teacher = stack_rows(rows, mask.sum(1).tolist(), device=logits.device)
+        device = logits.device
+        per_token, parts = conkd_loss(shift_logits[mask], shift_labels[mask], teacher, self.level_token_ids.to(device),
+                                      self.token_level.to(device), self.gamma, self.gate, self.eta)
+        for name, values in parts.items():
+            self._sums[name] += float(values.sum())
+        self._count += int(mask.sum())
+        out = torch.zeros(mask.shape, dtype=per_token.dtype, device=device)
+        out[mask] = per_token
+        return out
+
+    def log(self, logs: dict, *args, **kwargs):
+        if self._count and "loss" in logs:
+            logs.update({name: round(total / self._count, 4) for name, total in self._sums.items()})
+            self._sums, self._count = defaultdict(float), 0
+        super().log(logs, *args, **kwargs)
+
+
+def stack_rows(rows: list[dict], lengths: list[int], device) -> TeacherTargets:
+    """Per-row teacher outputs -> one TeacherTargets over the batch's completion positions (row-major)."""
+    for n, (row, length) in enumerate(zip(rows, lengths)):
+        if len(row["mass"]) != length:
+            raise ValueError(f"batch row {n}: teacher outputs cover {len(row['mass'])} completion tokens, the training "
+                             f"record has {length}: the teacher cache was built with another tokenizer or max_length")
+    cat = lambda key: torch.cat([r[key] for r in rows]).to(device)
+    rec = [r["rec"] for r in rows if len(r["rec"])]
+    return TeacherTargets(mass=cat("mass"), topk_ids=cat("topk_ids"), topk_probs=cat("topk_probs"),
+                          rec=torch.cat(rec).to(device) if rec else torch.zeros(0, 1, device=device))

@@ -1,0 +1,96 @@
+"""The ConKD student: the SFT run of gencrs.training.sft with the ConKD trainer and the two teachers' outputs.
+
+Teacher outputs come from a disk cache (default; built from the teachers on first use, by the main process) or are
+computed online in every step (`teacher_outputs=online`; the dialogue teacher is then a second model in memory).
+gamma = 0 is plain SFT: no teacher is loaded.
+"""
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from gencrs.errors import GencrsError
+from gencrs.training.sft import SFTRunConfig, train_sft
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ConKDConfig(SFTRunConfig):
+    out: str = "runs/student_synthetic"
+    dialogue_teacher: str = "runs/dialogue_teacher_synthetic/model"  # trained by recipes/train_dialogue_teacher.py
+    rec_teacher: str = "runs/rec_teacher_synthetic/teacher"  # trained by recipes/train_rec_teacher.py
+    teacher_outputs: str = "cache"  # cache | online
+    teacher_cache: str | None = None  # default: <dialogue_teacher>/../teacher_cache_<max_length>
+    gamma: float = 0.5  # weight of distillation against NLL (ConKD: 0.4-0.6); 0 = plain SFT
+    gate: str = "hard"  # hard: lambda = 1[mass >= eta] | soft: lambda = mass | none: dialogue teacher only
+    eta: float = 0.5  # hard-gate threshold on the dialogue teacher's item-token mass (ConKD: 0.3-0.6)
+    top_k: int = 32  # dialogue-teacher tokens kept per position
+
+
+def teacher_cache_dir(cfg: ConKDConfig) -> Path:
+    return Path(cfg.teacher_cache or Path(cfg.dialogue_teacher).parent / f"teacher_cache_{cfg.max_length}")
+
+
+def check_config(cfg: ConKDConfig) -> None:
+    if not 0 <= cfg.gamma <= 1:
+        raise GencrsError(f"gamma must be in [0, 1], not {cfg.gamma}")
+    if cfg.gate not in ("hard", "soft", "none"):
+        raise GencrsError(f"gate must be hard, soft or none, not {cfg.gate!r}")
+    if cfg.teacher_outputs not in ("cache", "online"):
+        raise GencrsError(f"teacher_outputs must be cache or online, not {cfg.teacher_outputs!r}")
+    if cfg.gamma > 0:
+        for name in ("dialogue_teacher", "rec_teacher"):
+            if not Path(getattr(cfg, name)).is_dir():
+                raise GencrsError(f"{name} {getattr(cfg, name)} does not exist: train it first "
+                                  f"(recipes/train_{name}.py) or set gamma=0 for plain SFT")
+
+
+def build_teacher_cache(cfg: ConKDConfig, dataset, records: list[dict], tokenizer, codebook) -> None:
+    from gencrs.data import build_examples
+    from gencrs.teachers.outputs import TeacherCache, compute_teacher_outputs
+    from gencrs.teachers.rec import RecTeacher
+    from gencrs.training.model import load_trained
+
+    log.info("building the teacher cache %s from %s and %s", teacher_cache_dir(cfg), cfg.dialogue_teacher, cfg.rec_teacher)
+    model, _, _ = load_trained(cfg.dialogue_teacher)
+    examples = {f"{e.dialogue_id}:{e.turn_index}": e for e in build_examples(dataset, "train")}
+    keys, rows = compute_teacher_outputs(model, tokenizer, RecTeacher.load(cfg.rec_teacher), codebook, examples, records,
+                                         top_k=cfg.top_k)
+    stats = TeacherCache(teacher_cache_dir(cfg)).write(keys, rows)
+    log.info("teacher cache: %d examples, %.0f bytes per example", stats["examples"], stats["bytes_per_example"])
+
+
+def teachers_for(cfg: ConKDConfig):
+    """make_trainer_kwargs for train_sft: the ConKD trainer's settings and its teacher source."""
+    from accelerate import PartialState
+
+    from gencrs.teachers.outputs import TeacherSource
+
+    def make(dataset, records, tokenizer, codebook) -> dict:
+        kwargs = {"gamma": cfg.gamma, "gate": cfg.gate, "eta": cfg.eta, "codebook": codebook, "teachers": None}
+        if cfg.gamma == 0:
+            return kwargs
+        if cfg.teacher_outputs == "cache":
+            cache = teacher_cache_dir(cfg)
+            with PartialState().main_process_first():  # one process builds it, the others then read it
+                if not (cache / "teacher_outputs.safetensors").exists():
+                    build_teacher_cache(cfg, dataset, records, tokenizer, codebook)
+            kwargs["teachers"] = TeacherSource.from_cache(records, cache)
+        else:
+            from gencrs.data import build_examples
+            from gencrs.teachers.rec import RecTeacher
+            from gencrs.training.model import load_trained
+            examples = {f"{e.dialogue_id}:{e.turn_index}": e for e in build_examples(dataset, "train")}
+            model, _, _ = load_trained(cfg.dialogue_teacher)
+            kwargs["teachers"] = TeacherSource.from_teachers(records, examples, model, RecTeacher.load(cfg.rec_teacher),
+                                                             tokenizer, codebook, cfg.top_k)
+        return kwargs
+
+    return make
+
+
+def train_student(cfg: ConKDConfig, callbacks=()) -> dict:
+    from gencrs.training.trainer import ConKDTrainer
+    check_config(cfg)
+    return train_sft(cfg, ConKDTrainer, teachers_for(cfg), callbacks)

@@ -1,0 +1,53 @@
+"""Real, untrained parts for student-training tests: the tiny base, a hand-made code table over the synthetic catalog,
+an untrained R-GCN recommendation teacher and the extended tiny base as the dialogue teacher. Training quality is not
+what these tests check (the synthetic benchmarks are), so untrained teachers are enough and keep the tests fast."""
+
+import json
+
+import pytest
+import torch
+
+
+@pytest.fixture(scope="session")
+def student_parts(tiny_base, synthetic, tmp_path_factory):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from gencrs.kg import build_kg
+    from gencrs.teachers.rec import RecTeacher, RecTeacherModel
+    from gencrs.training.model import ensure_extended, save_model_meta
+    from tokenizer_ext import CodeBook
+
+    root = tmp_path_factory.mktemp("student_parts")
+    items = list(synthetic.catalog)
+    codebook = CodeBook(3, 8, {item: (n // 64, (n // 8) % 8, n % 8) for n, item in enumerate(items)})
+    (root / "codes").mkdir()
+    (root / "codes" / "codes.json").write_text(json.dumps(codebook.to_json()))
+    titles = {i: synthetic.title(i) for i in items}
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base)
+    model = AutoModelForCausalLM.from_pretrained(tiny_base)
+    ensure_extended(model, tokenizer, codebook, titles)
+    dialogue_teacher = root / "dialogue_teacher" / "model"
+    model.save_pretrained(dialogue_teacher)
+    tokenizer.save_pretrained(dialogue_teacher)
+    save_model_meta(dialogue_teacher, codebook, titles, None)
+    torch.manual_seed(0)
+    kg = build_kg(synthetic)
+    rec = RecTeacher(RecTeacherModel(kg, items, dim=32, num_bases=4), kg, items, encoder=None)
+    rec.save(root / "rec_teacher" / "teacher", {"dim": 32, "num_bases": 4, "layers": 1, "dropout": 0.1})
+    return {"base_model": str(tiny_base), "codes": str(root / "codes"), "dialogue_teacher": str(dialogue_teacher),
+            "rec_teacher": str(root / "rec_teacher" / "teacher"), "root": root}
+
+
+@pytest.fixture
+def student_values(student_parts):
+    """ConKDConfig fields of a small, fast student run on the synthetic data: student_values(out, **overrides)."""
+    return lambda out, **extra: _values(student_parts, out, **extra)
+
+
+def _values(parts: dict, out, **extra) -> dict:
+    return {"dataset": "synthetic", "base_model": parts["base_model"], "codes": parts["codes"],
+            "dialogue_teacher": parts["dialogue_teacher"], "rec_teacher": parts["rec_teacher"], "out": str(out),
+            "teacher_cache": str(parts["root"] / "teacher_cache"), "train_limit": 32, "valid_limit": 8,
+            "max_length": 256, "batch_size": 4, "max_steps": 4, "save_steps": 2, "logging_steps": 1, "lr": 1e-3,
+            "lora_r": 4, "lora_alpha": 8, "gamma": 0.5, "gate": "hard", "eta": 0.5, "top_k": 8, **extra}
+

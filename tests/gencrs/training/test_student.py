@@ -1,0 +1,158 @@
+"""The ConKD student run on real parts (tiny Llama, real tokenizer extension, real R-GCN teacher, synthetic data):
+what trains, what the run directory holds, and that a killed run resumes to the planned state."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import TrainerCallback
+
+from gencrs.training.student import ConKDConfig, train_student
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+class GradientProbe(TrainerCallback):
+    """Records, before the first optimizer step, which parameters received a gradient."""
+
+    def __init__(self):
+        self.with_grad, self.frozen_with_grad, self.trainable = set(), set(), set()
+
+    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+        if state.global_step > 0:
+            return
+        for name, p in model.named_parameters():
+            if p.requires_grad:
+                self.trainable.add(name)
+            if p.grad is not None and p.grad.abs().sum() > 0:
+                (self.with_grad if p.requires_grad else self.frozen_with_grad).add(name)
+
+
+def test_conkd_lora_run_trains_only_trainable_parameters_and_writes_the_run_directory(student_values, tmp_path):
+    probe = GradientProbe()
+    summary = train_student(ConKDConfig(**student_values(tmp_path / "run", max_steps=2)), [probe])
+    assert summary["steps"] == 2
+    assert not probe.frozen_with_grad
+    assert probe.with_grad and probe.with_grad <= probe.trainable
+    # LoRA B starts at zero, so at the first step only B (not A) has a gradient; both are trainable
+    assert any("lora_B" in n for n in probe.with_grad) and any("lora_A" in n for n in probe.trainable)
+    # the new token rows (PEFT trainable tokens) learn in both the input embedding and the untied lm_head
+    assert any("embed_tokens" in n and "token_adapter" in n for n in probe.with_grad)
+    assert any("lm_head" in n and "token_adapter" in n for n in probe.with_grad)
+    assert not any("lora" not in n and "token_adapter" not in n for n in probe.trainable)  # the base stays frozen
+
+    run = tmp_path / "run"
+    logs = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    train_logs = [r for r in logs if "loss" in r]
+    assert [r["step"] for r in train_logs] == [1, 2]
+    for row in train_logs:
+        assert {"nll", "kd_dialogue", "kd_rec", "gate"} <= row.keys() and 0 <= row["gate"] <= 1
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["config"]["gamma"] == 0.5 and len(manifest["data"]["sha256"]) == 64
+    assert manifest["versions"]["transformers"] and len(manifest["code"]["sources_sha256"]) == 64
+    assert (run / "loss.png").stat().st_size > 0 and any((run / "tensorboard").iterdir())
+    from gencrs.training.model import load_trained
+    model, tokenizer, codebook = load_trained(run / "adapter")
+    assert len(tokenizer) == model.get_input_embeddings().weight.shape[0]
+
+
+def test_gamma_zero_needs_no_teacher(student_values, tmp_path):
+    values = student_values(tmp_path / "sft", max_steps=1, gamma=0.0,
+                            dialogue_teacher=str(tmp_path / "absent"), rec_teacher=str(tmp_path / "absent"))
+    summary = train_student(ConKDConfig(**values))
+    row = [json.loads(line) for line in (tmp_path / "sft" / "log.jsonl").read_text().splitlines()][0]
+    assert summary["steps"] == 1 and row["kd_dialogue"] == 0 and row["gate"] == 0
+
+
+def test_missing_teacher_is_a_clear_error(student_values, tmp_path):
+    from gencrs.errors import GencrsError
+    values = student_values(tmp_path / "x", rec_teacher=str(tmp_path / "nope"))
+    with pytest.raises(GencrsError, match="rec_teacher .*nope does not exist"):
+        train_student(ConKDConfig(**values))
+
+
+def test_qlora_path_trains_on_cpu(student_values, tmp_path):
+    """bitsandbytes NF4 base + LoRA, the 8B recipe's layout, on the tiny model (STACK.md: NF4 runs on this CPU)."""
+    values = student_values(tmp_path / "qlora", max_steps=2, load_in_4bit=True, teacher_outputs="online")
+    summary = train_student(ConKDConfig(**values))
+    logs = [json.loads(line) for line in (tmp_path / "qlora" / "log.jsonl").read_text().splitlines()]
+    assert summary["steps"] == 2 and all(torch.isfinite(torch.tensor(r["loss"])) for r in logs if "loss" in r)
+    config = json.loads((tmp_path / "qlora" / "adapter" / "adapter_config.json").read_text())
+    assert config["peft_type"] == "LORA"
+
+
+KILL_SCRIPT = """
+import logging, os, signal, sys
+from transformers import TrainerCallback
+from gencrs.config import load_config
+from gencrs.training.student import ConKDConfig, train_student
+
+class Kill(TrainerCallback):
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == int(os.environ["KILL_AT_STEP"]):
+            os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, as with a killed job
+
+logging.basicConfig(level=logging.INFO)
+train_student(load_config(ConKDConfig, sys.argv[1:]), [Kill()] if "KILL_AT_STEP" in os.environ else [])
+"""
+
+
+def run_script(tmp_path, values: dict, kill_at: int | None = None) -> subprocess.CompletedProcess:
+    script = tmp_path / "train.py"
+    script.write_text(textwrap.dedent(KILL_SCRIPT))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    if kill_at:
+        env["KILL_AT_STEP"] = str(kill_at)
+    return subprocess.run([sys.executable, str(script), *[f"{k}={v}" for k, v in values.items()]], env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_killed_run_resumes_to_the_planned_state(student_values, tmp_path):
+    """Killed (SIGKILL) at step 5 of 8 with checkpoints every 2 steps, then restarted: it resumes from checkpoint-4 and
+    ends at step 8 with the optimizer state of an uninterrupted run."""
+    plan = dict(max_steps=8, save_steps=2, lora_dropout=0.0)
+    killed = student_values(tmp_path / "killed", **plan)
+    result = run_script(tmp_path, killed, kill_at=5)
+    assert result.returncode == -9, result.stderr[-2000:]
+    checkpoints = sorted(p.name for p in (tmp_path / "killed" / "checkpoints").glob("checkpoint-*"))
+    assert checkpoints == ["checkpoint-2", "checkpoint-4"]
+    resumed = run_script(tmp_path, killed)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming from" in resumed.stderr and "checkpoint-4" in resumed.stderr
+    straight = run_script(tmp_path, student_values(tmp_path / "straight", **plan))
+    assert straight.returncode == 0, straight.stderr[-2000:]
+
+    for run in ("killed", "straight"):
+        assert json.loads((tmp_path / run / "summary.json").read_text())["steps"] == 8
+    a = torch.load(tmp_path / "killed" / "checkpoints" / "checkpoint-8" / "optimizer.pt", weights_only=False)["state"]
+    b = torch.load(tmp_path / "straight" / "checkpoints" / "checkpoint-8" / "optimizer.pt", weights_only=False)["state"]
+    assert a.keys() == b.keys() and len(a) > 0
+    for key in a:
+        assert a[key]["step"] == b[key]["step"] == 8
+        torch.testing.assert_close(a[key]["exp_avg"], b[key]["exp_avg"], atol=1e-5, rtol=1e-3)
+        torch.testing.assert_close(a[key]["exp_avg_sq"], b[key]["exp_avg_sq"], atol=1e-7, rtol=1e-3)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "killed" / "log.jsonl").read_text().splitlines()
+             if "loss" in json.loads(line)]
+    assert steps == list(range(1, 9))  # the log was cut back to the checkpoint, no step logged twice
+
+
+def test_two_processes_train_together(student_values, tmp_path):
+    """The recipe under torchrun with 2 CPU processes (gloo): the 32 records are split between the ranks, so one epoch
+    at batch 4 takes 4 synchronized steps instead of 8, and rank 0 alone evaluates and writes the table.
+    (`accelerate launch --num_processes 2 --cpu` starts a single process on this machine, STACK.md; torchrun is
+    the multi-process CPU launcher, `accelerate launch --config_file` the GPU one.)"""
+    values = student_values(tmp_path / "ddp", max_steps=-1, epochs=1, save_steps=100)
+    values.update(build_missing=False, eval_generate=False, eval_limit=4)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                             str(REPO / "recipes" / "sft_conkd.py"), *[f"{k}={v}" for k, v in values.items()]],
+                            env=env, capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((tmp_path / "ddp" / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["steps"] == 4 and summary["train_records"] == 32
+    assert result.stdout.count("| recall@1 |") == 1  # one evaluation table, from rank 0
