@@ -55,8 +55,9 @@ class TeacherCache:
 
     directory: Path
 
-    def write(self, keys: list[str], rows: list[dict]) -> dict:
-        """rows[i]: {"mass": (T,), "topk_ids": (T,k), "topk_probs": (T,k), "rec": (P,K)}; returns size statistics."""
+    def write(self, keys: list[str], rows: list[dict], fingerprint: str = "") -> dict:
+        """rows[i]: {"mass": (T,), "topk_ids": (T,k), "topk_probs": (T,k), "rec": (P,K)}; returns size statistics.
+        `fingerprint` names what the outputs were computed from (teachers, max_length, top_k)."""
         self.directory.mkdir(parents=True, exist_ok=True)
         lengths = torch.tensor([len(r["mass"]) for r in rows])
         rec_lengths = torch.tensor([len(r["rec"]) for r in rows])
@@ -69,10 +70,19 @@ class TeacherCache:
             "rec_offsets": torch.cat([torch.zeros(1, dtype=torch.long), rec_lengths.cumsum(0)]),
         }
         tmp = self.directory / ".teacher_outputs.safetensors.tmp"
-        save_file(tensors, str(tmp), metadata={"keys": "\n".join(keys)})
+        save_file(tensors, str(tmp), metadata={"keys": "\n".join(keys), "fingerprint": fingerprint})
         tmp.replace(self.directory / "teacher_outputs.safetensors")
         size = (self.directory / "teacher_outputs.safetensors").stat().st_size
         return {"examples": len(rows), "bytes": size, "bytes_per_example": size / max(len(rows), 1)}
+
+    def fingerprint(self) -> str | None:
+        """The fingerprint the cache was written with; None when there is no cache."""
+        from safetensors import safe_open
+        path = self.directory / "teacher_outputs.safetensors"
+        if not path.exists():
+            return None
+        with safe_open(str(path), "pt") as f:
+            return f.metadata().get("fingerprint", "")
 
     def read(self) -> dict[str, dict]:
         from safetensors import safe_open

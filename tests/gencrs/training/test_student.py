@@ -156,3 +156,14 @@ def test_two_processes_train_together(student_values, tmp_path):
     summary = json.loads((tmp_path / "ddp" / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["steps"] == 4 and summary["train_records"] == 32
     assert result.stdout.count("| recall@1 |") == 1  # one evaluation table, from rank 0
+
+
+def test_teacher_cache_is_rebuilt_when_a_teacher_changes(student_values, tmp_path):
+    from gencrs.teachers.outputs import TeacherCache
+    values = student_values(tmp_path / "a", max_steps=1, teacher_cache=str(tmp_path / "cache"))
+    train_student(ConKDConfig(**values))
+    first = TeacherCache(tmp_path / "cache").fingerprint()
+    train_student(ConKDConfig(**{**values, "out": str(tmp_path / "b")}))
+    assert TeacherCache(tmp_path / "cache").fingerprint() == first  # same teachers: reused
+    train_student(ConKDConfig(**{**values, "out": str(tmp_path / "c"), "top_k": 4}))
+    assert TeacherCache(tmp_path / "cache").fingerprint() not in (first, None)  # other settings: rebuilt

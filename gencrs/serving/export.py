@@ -1,0 +1,32 @@
+"""Export a trained gencrs model as one servable HF directory.
+
+vLLM's LoRA serving cannot carry new token rows (STACK.md), so an adapter is merged into its base: the extended
+embeddings and lm_head are saved with the merged weights. Beside the weights: the tokenizer (with its chat template),
+codes.json (the code table) and catalog.json (item id -> title), which the serving processor and gencrs.client read.
+"""
+
+import json
+import logging
+from pathlib import Path
+
+import torch
+
+from gencrs.io import atomic_dir
+from gencrs.training.model import load_trained, save_model_meta
+
+log = logging.getLogger(__name__)
+
+
+def export_model(model_dir: str | Path, out: str | Path, dtype: str = "float32") -> Path:
+    model, tokenizer, codebook = load_trained(model_dir)
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    model = model.to(getattr(torch, dtype))
+    titles = json.loads((Path(model_dir) / "catalog.json").read_text(encoding="utf-8"))
+    with atomic_dir(Path(out)) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        save_model_meta(tmp, codebook, titles, None)
+        (tmp / "gencrs_export.json").write_text(json.dumps({"source": str(model_dir), "dtype": dtype}))
+    log.info("exported %s to %s (%d tokens in the vocabulary)", model_dir, out, len(tokenizer))
+    return Path(out)
