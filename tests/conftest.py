@@ -35,10 +35,11 @@ def synthetic():
 
 @pytest.fixture(scope="session")
 def tiny_base(tmp_path_factory):
-    """A real tiny Llama base (tokenizer trained on the synthetic corpus), briefly pre-trained."""
+    """A real tiny Llama base (tokenizer trained on the synthetic corpus), pre-trained for 80 steps (the time budget
+    is generous so that the step count, not the machine's load, decides)."""
     from gencrs.tiny_base import TinyBaseConfig, build_tiny_base
     out = tmp_path_factory.mktemp("tiny_base") / "base"
-    return build_tiny_base(TinyBaseConfig(out=str(out), layers=2, pretrain_minutes=1.0, pretrain_max_steps=80, seq_len=128, batch_size=8))
+    return build_tiny_base(TinyBaseConfig(out=str(out), layers=2, pretrain_minutes=10.0, pretrain_max_steps=80, seq_len=128, batch_size=8))
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ from gencrs.tiny_base import TinyBaseConfig, build_tiny_base
 
 def test_tiny_base_loads_offline_renders_chat_and_pretraining_lowers_loss(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    cfg = TinyBaseConfig(out=str(tmp_path / "base"), pretrain_minutes=1.0, pretrain_max_steps=60, seq_len=64, batch_size=4, layers=2)
+    cfg = TinyBaseConfig(out=str(tmp_path / "base"), pretrain_minutes=10.0, pretrain_max_steps=60, seq_len=64, batch_size=4, layers=2)
     out = build_tiny_base(cfg)
     tokenizer = AutoTokenizer.from_pretrained(out)
     model = AutoModelForCausalLM.from_pretrained(out)
