@@ -13,10 +13,8 @@ from pathlib import Path
 
 import torch
 
-from gencrs.data import build_examples, load_dataset
-from gencrs.teachers.outputs import TeacherCache, compute_teacher_outputs
-from gencrs.teachers.rec import RecTeacher
-from gencrs.training.model import load_trained
+from gencrs.data import load_dataset
+from gencrs.teachers.outputs import TeacherCache, compute_teacher_outputs, load_teachers
 from gencrs.training.records import sft_records
 
 
@@ -32,9 +30,7 @@ def main():
     args = parser.parse_args()
     torch.manual_seed(0)
     dataset = load_dataset(args.dataset)
-    model, tokenizer, codebook = load_trained(args.dialogue_teacher)
-    rec = RecTeacher.load(args.rec_teacher)
-    examples = {f"{e.dialogue_id}:{e.turn_index}": e for e in build_examples(dataset, "train")}
+    model, tokenizer, codebook, rec, examples = load_teachers(args.dialogue_teacher, args.rec_teacher, dataset)
     records = sft_records(dataset, "train", codebook, tokenizer, args.max_length)[: args.batch * args.batches]
     start = time.perf_counter()
     keys, rows = compute_teacher_outputs(model, tokenizer, rec, codebook, examples, records, args.batch, args.top_k)

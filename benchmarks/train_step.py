@@ -17,13 +17,10 @@ from dataclasses import dataclass
 import torch
 
 from gencrs.config import load_config
-from gencrs.data import load_dataset
 from gencrs.teachers.outputs import TeacherSource
 from gencrs.training.sft import build_trainer
-from gencrs.training.records import sft_records
 from gencrs.training.student import ConKDConfig, teachers_for
 from gencrs.training.trainer import ConKDTrainer
-from tokenizer_ext.codebook import CodeBook
 
 
 @dataclass
@@ -37,12 +34,10 @@ class BenchConfig(ConKDConfig):
 
 def main(cfg: BenchConfig) -> dict:
     torch.manual_seed(cfg.seed)
-    trainer, _ = build_trainer(cfg, ConKDTrainer, teachers_for(cfg))
-    cached, tokenizer, codebook = trainer.teachers, trainer.processing_class, CodeBook.load(cfg.codes)
-    dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, seed=cfg.seed)
-    records = sft_records(dataset, "train", codebook, tokenizer, cfg.max_length, cfg.train_limit)
+    trainer, run = build_trainer(cfg, ConKDTrainer, teachers_for(cfg))
+    cached, tokenizer = trainer.teachers, trainer.processing_class
     online_cfg = ConKDConfig(**{**{k: v for k, v in cfg.__dict__.items() if k != "bench_steps"}, "teacher_outputs": "online"})
-    online: TeacherSource = teachers_for(online_cfg)(dataset, records, tokenizer, codebook)["teachers"]
+    online: TeacherSource = teachers_for(online_cfg)(run["dataset"], run["train"], tokenizer, run["codebook"])["teachers"]
     model = trainer.model
     model.train()
     trainer.current_gradient_accumulation_steps = 1  # set by Trainer.train(), which this loop does not run

@@ -43,7 +43,7 @@ def recommender_instances(dataset: Dataset, split: str) -> list[Instance]:
     instances = []
     for ex in build_examples(dataset, split):
         if ex.targets:
-            context = Context(f"{ex.dialogue_id}:{ex.turn_index}", ex.context, ex.context_items, list(ex.context_items))
+            context = Context(ex.key, ex.context, ex.context_items, list(ex.context_items))
             instances.extend(Instance(context, item) for item in ex.targets)
     return instances
 

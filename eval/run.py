@@ -81,7 +81,7 @@ def run_ranking(recommender, contexts: list[Context], store: JsonlResume, k: int
 
 def run_generation(recommender, dataset, split: str, store: JsonlResume, batch_size: int, limit: int | None) -> dict:
     examples = build_examples(dataset, split)[:limit]
-    contexts = [Context(f"{e.dialogue_id}:{e.turn_index}", e.context, e.context_items, []) for e in examples]
+    contexts = [Context(e.key, e.context, e.context_items, []) for e in examples]
     todo = [(c, e) for c, e in zip(contexts, examples) if c.key not in store.rows]
     with tqdm(total=len(contexts), initial=len(contexts) - len(todo), desc="generate turns", unit="turn") as bar:
         for start in range(0, len(todo), batch_size):

@@ -25,19 +25,16 @@ class CacheConfig:
 
 
 def cache_outputs(cfg: CacheConfig) -> dict:
-    from gencrs.data import build_examples, load_dataset
-    from gencrs.teachers.outputs import TeacherCache, compute_teacher_outputs
-    from gencrs.teachers.rec import RecTeacher
-    from gencrs.training.model import load_trained
+    from gencrs.data import load_dataset
+    from gencrs.teachers.outputs import TeacherCache, cache_fingerprint, compute_teacher_outputs, load_teachers
     from gencrs.training.records import sft_records
 
     dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir)
-    model, tokenizer, codebook = load_trained(cfg.dialogue_teacher)
-    examples = {f"{e.dialogue_id}:{e.turn_index}": e for e in build_examples(dataset, cfg.split)}
+    model, tokenizer, codebook, rec, examples = load_teachers(cfg.dialogue_teacher, cfg.rec_teacher, dataset, cfg.split)
     records = sft_records(dataset, cfg.split, codebook, tokenizer, cfg.max_length)
-    keys, rows = compute_teacher_outputs(model, tokenizer, RecTeacher.load(cfg.rec_teacher), codebook, examples,
-                                         records, cfg.batch_size, cfg.top_k)
-    return TeacherCache(Path(cfg.out)).write(keys, rows)
+    keys, rows = compute_teacher_outputs(model, tokenizer, rec, codebook, examples, records, cfg.batch_size, cfg.top_k)
+    fingerprint = cache_fingerprint(cfg.dialogue_teacher, cfg.rec_teacher, cfg.max_length, cfg.top_k, records)
+    return TeacherCache(Path(cfg.out)).write(keys, rows, fingerprint)
 
 
 if __name__ == "__main__":

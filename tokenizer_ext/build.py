@@ -13,7 +13,6 @@ import logging
 import random
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm

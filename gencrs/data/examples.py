@@ -25,6 +25,11 @@ class Example:
     response: str  # with item spans marked <|item|>Title<|/item|>
     context_items: list[str]  # items mentioned before this turn, in order
 
+    @property
+    def key(self) -> str:
+        """Names the turn across records, teacher caches and evaluation outputs."""
+        return f"{self.dialogue_id}:{self.turn_index}"
+
 
 def turn_intent(text: str, items: list[str], targets: list[str]) -> str:
     if targets:

@@ -28,7 +28,6 @@ from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDi
 from gencrs.decoding.constraint import Phase, TurnConstraint
 from gencrs.format import ITEM_END, ITEM_START
 from tokenizer_ext.codebook import CodeBook
-from tokenizer_ext.trie import Trie
 
 OPTIONS = {"gencrs_constrain": bool, "gencrs_items": list, "gencrs_exclude": list}
 MODEL_ENV = "GENCRS_SERVE_MODEL"  # set by `gencrs serve` so that validate_params can check item ids
@@ -144,9 +143,8 @@ class TurnLogitsProcessor(LogitsProcessor):
         if key not in self._subsets:
             sub = CodeBook(self.codebook.levels, self.codebook.codes_per_level,
                            {i: self.codebook.item_codes[i] for i in key})
-            constraint = TurnConstraint.from_tokenizer(self.tokenizer, self.codebook, vocab_size=self.vocab_size)
-            constraint.trie = Trie.from_codebook(sub, self.tokenizer)
-            self._subsets = {key: constraint}  # one subset kept: requests rarely share a long one
+            # one subset kept: requests rarely share a long one
+            self._subsets = {key: TurnConstraint.from_tokenizer(self.tokenizer, sub, vocab_size=self.vocab_size)}
         return self._subsets[key]
 
     def open_turn(self, prompt_ids: list[int]) -> list[int]:

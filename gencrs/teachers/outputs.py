@@ -133,6 +133,30 @@ def encode_records(tokenizer, records: list[dict]) -> tuple[dict, torch.Tensor]:
     return enc, labels
 
 
+def load_teachers(dialogue_teacher: str, rec_teacher: str, dataset, split: str = "train"):
+    """(dialogue model, its tokenizer, code table, rec teacher, examples of `split` by key): what computing teacher
+    outputs needs."""
+    from gencrs.data import build_examples
+    from gencrs.teachers.rec import RecTeacher
+    from gencrs.training.model import load_trained
+
+    model, tokenizer, codebook = load_trained(dialogue_teacher)
+    examples = {e.key: e for e in build_examples(dataset, split)}
+    return model, tokenizer, codebook, RecTeacher.load(rec_teacher), examples
+
+
+def cache_fingerprint(dialogue_teacher: str, rec_teacher: str, max_length: int, top_k: int, records: list[dict]) -> str:
+    """What a teacher cache depends on: both teachers' files (path, size, mtime), max_length, top_k and the records."""
+    import hashlib
+    parts = [str(max_length), str(top_k), str(len(records)), records[-1]["key"] if records else ""]
+    for directory in (dialogue_teacher, rec_teacher):
+        for path in sorted(Path(directory).glob("*")):
+            if path.is_file():
+                stat = path.stat()
+                parts.append(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
 def compute_teacher_outputs(dialogue_model, tokenizer, rec_teacher, codebook: CodeBook, examples: dict, records: list[dict],
                             batch_size: int = 16, top_k: int = 32) -> tuple[list[str], list[dict]]:
     """Online outputs of both teachers for `records` (gencrs.training.records.sft_records); `examples` maps a record's

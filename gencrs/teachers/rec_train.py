@@ -16,8 +16,8 @@ from eval.protocols import build_instances, contexts_of
 from gencrs.data import load_dataset
 from gencrs.io import atomic_write_json
 from gencrs.kg import build_kg
-from gencrs.teachers.rec import RecTeacher, RecTeacherModel, context_text, pad_nodes
-from tokenizer_ext.embed import DEFAULT_ENCODER, embed_texts
+from gencrs.teachers.rec import RecTeacher, RecTeacherModel
+from tokenizer_ext.embed import DEFAULT_ENCODER
 
 log = logging.getLogger(__name__)
 

@@ -28,5 +28,5 @@ def sft_records(dataset: Dataset, split: str, codebook: CodeBook, tokenizer, max
             context = context[1:]
         if n > max_length:
             continue  # the completion alone is too long: skipped, and counted by the caller
-        records.append({"prompt": prompt, "completion": completion, "key": f"{ex.dialogue_id}:{ex.turn_index}"})
+        records.append({"prompt": prompt, "completion": completion, "key": ex.key})
     return records

@@ -112,7 +112,8 @@ def last_checkpoint(checkpoints: Path) -> Path | None:
 
 
 def build_trainer(cfg: SFTRunConfig, trainer_cls=None, make_trainer_kwargs=None, callbacks=()):
-    """The run's trainer, ready to train, and what the run saves with the model (codebook, titles, record counts).
+    """The run's trainer, ready to train, and what the run uses besides (dataset, codebook, titles, train records,
+    record counts).
 
     make_trainer_kwargs(dataset, train_records, tokenizer, codebook) -> extra keyword arguments for `trainer_cls`
     (the ConKD student passes its teachers this way)."""
@@ -164,7 +165,8 @@ def build_trainer(cfg: SFTRunConfig, trainer_cls=None, make_trainer_kwargs=None,
                           callbacks=[JsonlLogCallback(out / "log.jsonl"), *callbacks],
                           code_token_ids=tokenizer.convert_tokens_to_ids(codebook.all_tokens()),
                           code_loss_weight=cfg.code_loss_weight, **extra)
-    return trainer, {"codebook": codebook, "titles": titles, "train_records": len(train), "valid_records": len(valid)}
+    return trainer, {"dataset": dataset, "codebook": codebook, "titles": titles, "train": train,
+                     "train_records": len(train), "valid_records": len(valid)}
 
 
 def train_sft(cfg: SFTRunConfig, trainer_cls=None, make_trainer_kwargs=None, callbacks=()) -> dict:

@@ -46,30 +46,13 @@ def check_config(cfg: ConKDConfig) -> None:
                                   f"(recipes/train_{name}.py) or set gamma=0 for plain SFT")
 
 
-def cache_fingerprint(cfg: ConKDConfig, records: list[dict]) -> str:
-    """What the teacher cache depends on: both teachers' files (path, size, mtime), max_length, top_k and the records."""
-    import hashlib
-    parts = [str(cfg.max_length), str(cfg.top_k), str(len(records)), records[-1]["key"] if records else ""]
-    for directory in (cfg.dialogue_teacher, cfg.rec_teacher):
-        for path in sorted(Path(directory).glob("*")):
-            if path.is_file():
-                stat = path.stat()
-                parts.append(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
-
-
-def build_teacher_cache(cfg: ConKDConfig, dataset, records: list[dict], tokenizer, codebook) -> None:
-    from gencrs.data import build_examples
-    from gencrs.teachers.outputs import TeacherCache, compute_teacher_outputs
-    from gencrs.teachers.rec import RecTeacher
-    from gencrs.training.model import load_trained
+def build_teacher_cache(cfg: ConKDConfig, dataset, records: list[dict], tokenizer, codebook, fingerprint: str) -> None:
+    from gencrs.teachers.outputs import TeacherCache, compute_teacher_outputs, load_teachers
 
     log.info("building the teacher cache %s from %s and %s", teacher_cache_dir(cfg), cfg.dialogue_teacher, cfg.rec_teacher)
-    model, _, _ = load_trained(cfg.dialogue_teacher)
-    examples = {f"{e.dialogue_id}:{e.turn_index}": e for e in build_examples(dataset, "train")}
-    keys, rows = compute_teacher_outputs(model, tokenizer, RecTeacher.load(cfg.rec_teacher), codebook, examples, records,
-                                         top_k=cfg.top_k)
-    stats = TeacherCache(teacher_cache_dir(cfg)).write(keys, rows, cache_fingerprint(cfg, records))
+    model, _, _, rec, examples = load_teachers(cfg.dialogue_teacher, cfg.rec_teacher, dataset)
+    keys, rows = compute_teacher_outputs(model, tokenizer, rec, codebook, examples, records, top_k=cfg.top_k)
+    stats = TeacherCache(teacher_cache_dir(cfg)).write(keys, rows, fingerprint)
     log.info("teacher cache: %d examples, %.0f bytes per example", stats["examples"], stats["bytes_per_example"])
 
 
@@ -77,7 +60,7 @@ def teachers_for(cfg: ConKDConfig):
     """make_trainer_kwargs for train_sft: the ConKD trainer's settings and its teacher source."""
     from accelerate import PartialState
 
-    from gencrs.teachers.outputs import TeacherCache, TeacherSource
+    from gencrs.teachers.outputs import TeacherCache, TeacherSource, cache_fingerprint, load_teachers
 
     def make(dataset, records, tokenizer, codebook) -> dict:
         kwargs = {"gamma": cfg.gamma, "gate": cfg.gate, "eta": cfg.eta, "codebook": codebook, "teachers": None}
@@ -87,21 +70,15 @@ def teachers_for(cfg: ConKDConfig):
             cache = teacher_cache_dir(cfg)
             with PartialState().main_process_first():  # one process builds it, the others then read it
                 found = TeacherCache(cache).fingerprint()
-                if found == "":
-                    log.warning("teacher cache %s has no fingerprint (written by an older gencrs): used as is", cache)
-                elif found != cache_fingerprint(cfg, records):
+                expected = cache_fingerprint(cfg.dialogue_teacher, cfg.rec_teacher, cfg.max_length, cfg.top_k, records)
+                if found != expected:
                     if found is not None:
                         log.info("teacher cache %s was computed from other teachers or settings: rebuilding", cache)
-                    build_teacher_cache(cfg, dataset, records, tokenizer, codebook)
+                    build_teacher_cache(cfg, dataset, records, tokenizer, codebook, expected)
             kwargs["teachers"] = TeacherSource.from_cache(records, cache)
         else:
-            from gencrs.data import build_examples
-            from gencrs.teachers.rec import RecTeacher
-            from gencrs.training.model import load_trained
-            examples = {f"{e.dialogue_id}:{e.turn_index}": e for e in build_examples(dataset, "train")}
-            model, _, _ = load_trained(cfg.dialogue_teacher)
-            kwargs["teachers"] = TeacherSource.from_teachers(records, examples, model, RecTeacher.load(cfg.rec_teacher),
-                                                             tokenizer, codebook, cfg.top_k)
+            model, _, _, rec, examples = load_teachers(cfg.dialogue_teacher, cfg.rec_teacher, dataset)
+            kwargs["teachers"] = TeacherSource.from_teachers(records, examples, model, rec, tokenizer, codebook, cfg.top_k)
         return kwargs
 
     return make

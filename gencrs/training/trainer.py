@@ -52,7 +52,9 @@ class LogitsSFTTrainer(SFTTrainer):
         outputs = model(**{k: v for k, v in inputs.items() if k in MODEL_INPUTS}, use_cache=False)
         per_token = self.token_loss(outputs.logits, labels, inputs)
         if self.code_loss_weight != 1.0 and len(self.code_token_ids) and model.training:
-            is_code = torch.isin(labels[:, 1:], self.code_token_ids.to(labels.device))
+            if self.code_token_ids.device != labels.device:  # moved once, not in every step
+                self.code_token_ids = self.code_token_ids.to(labels.device)
+            is_code = torch.isin(labels[:, 1:], self.code_token_ids)
             per_token = per_token * torch.where(is_code, self.code_loss_weight, 1.0)
         count = num_items_in_batch if num_items_in_batch is not None else (labels[:, 1:] != -100).sum()
         loss = per_token.sum() / torch.as_tensor(count, device=per_token.device).clamp(min=1)
@@ -79,8 +81,10 @@ class ConKDTrainer(LogitsSFTTrainer):
             rows = self.teachers.rows(inputs["example_index"].tolist(), inputs, labels)
             teacher = stack_rows(rows, mask.sum(1).tolist(), device=logits.device)
         device = logits.device
-        per_token, parts = conkd_loss(shift_logits[mask], shift_labels[mask], teacher, self.level_token_ids.to(device),
-                                      self.token_level.to(device), self.gamma, self.gate, self.eta)
+        if self.token_level.device != device:  # moved once, not in every step
+            self.level_token_ids, self.token_level = self.level_token_ids.to(device), self.token_level.to(device)
+        per_token, parts = conkd_loss(shift_logits[mask], shift_labels[mask], teacher, self.level_token_ids,
+                                      self.token_level, self.gamma, self.gate, self.eta)
         for name, values in parts.items():
             self._sums[name] += float(values.sum())
         self._count += int(mask.sum())

@@ -1,7 +1,6 @@
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from gencrs.data import load_dataset
 from gencrs.format import SPECIAL_TOKENS
 from tokenizer_ext import CodeBook
 from tokenizer_ext.extend import extend_model, extend_tokenizer, new_token_ids

@@ -4,7 +4,7 @@ import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from eval.generative import GenerativeRecommender
-from eval.protocols import Context, build_instances, contexts_of
+from eval.protocols import build_instances, contexts_of
 from tokenizer_ext.extend import extend_model, extend_tokenizer
 
 

@@ -22,7 +22,7 @@ def test_cached_equals_online(tiny_base, synthetic, tmp_path):
     torch.manual_seed(0)
     kg = build_kg(synthetic)
     rec = RecTeacher(RecTeacherModel(kg, items), kg, items, encoder=None)
-    examples = {f"{e.dialogue_id}:{e.turn_index}": e for e in build_examples(synthetic, "train")}
+    examples = {e.key: e for e in build_examples(synthetic, "train")}
     records = sft_records(synthetic, "train", codebook, tokenizer, 256)[:24]
     keys, online = compute_teacher_outputs(model, tokenizer, rec, codebook, examples, records, batch_size=8, top_k=16)
     assert any(len(r["rec"]) for r in online) and any(not len(r["rec"]) for r in online)
