@@ -30,6 +30,8 @@ def main(argv=None) -> int:
     run.add_argument("--generate", action="store_true")
     run.add_argument("--max-new-tokens", type=int, default=defaults.max_new_tokens)
     run.add_argument("--limit", type=int)
+    run.add_argument("--backend", default=defaults.backend, choices=["hf", "vllm"],
+                     help="how a generative model runs: transformers, or vllm.LLM on an exported directory")
     args = parser.parse_args(argv)
     cfg = EvalConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(EvalConfig)})
     try:

@@ -71,9 +71,10 @@ class CoOccurrence:
 BASELINES = {"popularity": Popularity, "cooccurrence": CoOccurrence}
 
 
-def load_recommender(spec: str, dataset: Dataset, **kwargs) -> Recommender:
+def load_recommender(spec: str, dataset: Dataset, backend: str = "hf", **kwargs) -> Recommender:
     """'baseline:NAME', a recommendation-teacher directory (teacher.json), or a model directory (HF model +
-    tokenizer + codes.json). `kwargs` (batch size, generation length) apply to generative models only."""
+    tokenizer + codes.json) run by transformers (`backend="hf"`) or by vLLM (`backend="vllm"`, an exported directory).
+    `kwargs` (batch size, generation length) apply to generative models only."""
     if spec.startswith("baseline:"):
         name = spec.split(":", 1)[1]
         if name not in BASELINES:
@@ -83,5 +84,10 @@ def load_recommender(spec: str, dataset: Dataset, **kwargs) -> Recommender:
     if (Path(spec) / "teacher.json").exists():
         from gencrs.teachers.rec import RecTeacher
         return RecTeacher.load(spec)
+    if backend == "vllm":
+        from eval.vllm_backend import VllmGenerativeRecommender
+        return VllmGenerativeRecommender.load(spec, **kwargs)
+    if backend != "hf":
+        raise GencrsError(f"unknown backend '{backend}' (hf or vllm)")
     from eval.generative import GenerativeRecommender
     return GenerativeRecommender.load(spec, **kwargs)

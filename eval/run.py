@@ -33,6 +33,7 @@ class EvalConfig:
     generate: bool = False  # models only: also generate every assistant turn and score the responses
     max_new_tokens: int = 64
     limit: int | None = None  # evaluate only the first N contexts (smoke runs)
+    backend: str = "hf"  # generative models: hf (transformers) or vllm (vllm.LLM on an exported model directory)
 
 
 def default_out(cfg: EvalConfig) -> Path:
@@ -128,7 +129,8 @@ def evaluate(cfg: EvalConfig) -> dict:
     contexts = contexts_of(instances)[: cfg.limit]
     keys = {c.key for c in contexts}
     instances = [i for i in instances if i.context.key in keys]
-    recommender = load_recommender(cfg.model, dataset, batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens)
+    recommender = load_recommender(cfg.model, dataset, batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens,
+                                   backend=cfg.backend)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "config.json", asdict(cfg))
     store = JsonlResume(out / "predictions.jsonl")

@@ -39,6 +39,15 @@ def cmd_gate_stats(args) -> None:
     print(json.dumps(gate_statistics(model, tokenizer, codebook, records[: args.limit] if args.limit else records), indent=2))
 
 
+def cmd_serve(args) -> None:
+    from gencrs.serving.server import serve
+
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not args.api_key:
+        logging.getLogger("gencrs").warning("serving on %s without --api-key: anyone who reaches the port can use it", args.host)
+    serve(args.model, host=args.host, port=args.port, api_key=args.api_key, served_model_name=args.served_model_name,
+          extra=args.vllm_args[1:] if args.vllm_args[:1] == ["--"] else args.vllm_args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from gencrs.data import DATASETS
 
@@ -65,6 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--max-length", type=int, default=512)
     gate.add_argument("--limit", type=int)
     gate.set_defaults(func=cmd_gate_stats)
+    serve = commands.add_parser("serve", help="vLLM's OpenAI-compatible server on an exported model, constrained to the catalog",
+                                description="Starts python -m vllm.entrypoints.openai.api_server with the gencrs logits "
+                                            "processor. Arguments after -- go to vLLM unchanged (e.g. -- --max-model-len 512).")
+    serve.add_argument("--model", required=True, help="an exported model directory (recipes/export.py)")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--api-key", help="clients must send this key (Authorization: Bearer KEY)")
+    serve.add_argument("--served-model-name", help="the model name clients request (default: the directory's name)")
+    serve.add_argument("vllm_args", nargs=argparse.REMAINDER, help="-- then arguments passed to vLLM")
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -11,13 +11,14 @@ Per request it keeps the turn state and walks it with the tokens the request has
 
 Per-request options come from the request body's `vllm_xargs` (SamplingParams.extra_args), checked in
 `validate_params` (a bad value is HTTP 400):
-    gencrs_constrain: bool          false turns the constraint off for this request (default true)
+    gencrs_constrain: bool          false turns the constraint off for this request (default true; 0/1 too)
     gencrs_items: [item id, ...]    recommend only among these items
     gencrs_exclude: [item id, ...]  never recommend these (e.g. items the user already mentioned)
 The model directory (an export: codes.json, catalog.json beside the weights) is vLLM's `--model`.
 """
 
 import functools
+import itertools
 import json
 import os
 from pathlib import Path
@@ -45,6 +46,9 @@ def check_options(extra: dict | None, catalog: dict[str, str] | None) -> dict:
         if key.startswith("gencrs_") and key not in OPTIONS:
             raise ValueError(f"unknown vllm_xargs option '{key}' (known: {', '.join(OPTIONS)})")
     options = {k: extra[k] for k in OPTIONS if k in extra}
+    if options.get("gencrs_constrain") in (0, 1) and not isinstance(options["gencrs_constrain"], float):
+        # the OpenAI server's vllm_xargs schema has no bool: a JSON true/false arrives as 1/0
+        options["gencrs_constrain"] = bool(options["gencrs_constrain"])
     for key, kind in OPTIONS.items():
         if key in options and not isinstance(options[key], kind):
             raise ValueError(f"vllm_xargs.{key} must be a {kind.__name__}, got {type(options[key]).__name__}")
@@ -62,13 +66,18 @@ def check_options(extra: dict | None, catalog: dict[str, str] | None) -> dict:
 
 
 class RequestState:
-    """One request: its turn state, the items its target span chose, and the walk through an item span's title."""
+    """One request: its turn state, the items its target span chose, and the walk through an item span's title.
+
+    Most tokens of a turn are ordinary response text: there the state only watches for the end of the turn and for
+    item spans, in plain Python, and the mask is a shared cached tensor (the processor runs once per decoding step
+    for every request, so its cost is paid on every token)."""
 
     def __init__(self, processor: "TurnLogitsProcessor", prompt_ids: list[int] | None, output_ids: list[int],
                  options: dict):
         self.p, self.output_ids, self.consumed = processor, output_ids, 0
-        self.constraint = processor.constraint_for(options)
+        self.serial, self.constraint = processor.constraint_for(options)
         self.state = self.constraint.start(1)
+        self.phase = Phase.INTENT
         self.chosen: list[str] = []
         self.title: list[int] | None = None  # tokens of the item span so far, None outside a span
         for token in processor.open_turn(prompt_ids or []):  # a prompt that prefills the start of the turn
@@ -83,32 +92,48 @@ class RequestState:
             self.step(int(token))
 
     def step(self, token: int) -> None:
-        phase = int(self.state.phase[0])
-        if phase == Phase.TARGET:
-            stepped = self.constraint.trie.step(self.state.node, torch.tensor([token]))
-            if bool(self.constraint.trie.is_leaf(stepped)[0]):
-                self.chosen.append(self.constraint.trie.item(int(stepped[0])))
-        if phase == Phase.RESPONSE and self.title is not None:
-            self.title = None if token == self.p.item_end else [*self.title, token]
-            return  # inside an item span the title walk, not the turn state, decides
-        if phase == Phase.RESPONSE and token == self.p.item_start:
-            self.title = []
-        self.state = self.constraint.advance(self.state, torch.tensor([token]))
+        if self.phase == Phase.RESPONSE:
+            if self.title is not None:  # inside an item span the title walk, not the turn state, decides
+                self.title = None if token == self.p.item_end else [*self.title, token]
+            elif token == self.p.item_start:
+                self.title = []
+            elif token == self.p.eos:
+                self.phase = Phase.DONE
+            return
+        if self.phase == Phase.DONE:
+            return
+        self.state, item = self.p.transition(self.constraint, self.state, self.key(), token)
+        if item is not None:
+            self.chosen.append(item)
+        self.phase = Phase(int(self.state.phase[0]))
 
-    def mask(self) -> torch.Tensor:
+    def key(self) -> tuple:
+        return (self.serial, int(self.phase), int(self.state.node[0]), int(self.state.items[0]),
+                bool(self.state.recommend[0]))
+
+    def banned(self) -> torch.Tensor:
+        """The tokens this request may not write next (True = banned); cached tensors, never modified."""
+        if self.phase == Phase.RESPONSE and self.title is not None:
+            return self.p.cached(("title", tuple(self.chosen), tuple(self.title)), self._title_banned)
+        if self.phase == Phase.RESPONSE:
+            return self.p.cached(("response", self.serial, bool(self.chosen)), self._turn_banned)
+        return self.p.cached(self.key(), self._turn_banned)
+
+    def _turn_banned(self) -> torch.Tensor:
         mask = self.constraint.mask(self.state)[0]
-        if int(self.state.phase[0]) != Phase.RESPONSE:
-            return mask
-        if self.title is None:
+        if self.phase == Phase.RESPONSE:
+            mask[self.p.item_end] = False  # only the title walk closes a span
             if not self.chosen:
                 mask[self.p.item_start] = False
-            return mask
-        mask = torch.zeros_like(mask)
+        return ~mask
+
+    def _title_banned(self) -> torch.Tensor:
+        mask = torch.zeros(self.constraint.vocab_size, dtype=torch.bool)
         for item in self.chosen:
             tokens = self.p.title_tokens(item)
             if tokens[: len(self.title)] == self.title:
                 mask[tokens[len(self.title)] if len(tokens) > len(self.title) else self.p.item_end] = True
-        return mask
+        return ~mask
 
 
 class TurnLogitsProcessor(LogitsProcessor):
@@ -125,7 +150,10 @@ class TurnLogitsProcessor(LogitsProcessor):
         self.intent_ids = set(self.constraint.intent_ids.tolist())
         self.eos = self.tokenizer.eos_token_id
         self.requests: dict[int, RequestState] = {}
-        self._subsets: dict[tuple, TurnConstraint] = {}
+        self._subsets: dict[tuple, tuple[int, TurnConstraint]] = {}
+        self._serials = itertools.count(1)  # 0 is the whole catalog; cache keys name constraints by serial
+        self._banned: dict[tuple, torch.Tensor] = {}
+        self._transitions: dict[tuple, tuple] = {}
 
     @classmethod
     def validate_params(cls, sampling_params) -> None:
@@ -135,16 +163,18 @@ class TurnLogitsProcessor(LogitsProcessor):
     def is_argmax_invariant(self) -> bool:
         return False
 
-    def constraint_for(self, options: dict) -> TurnConstraint:
+    def constraint_for(self, options: dict) -> tuple[int, TurnConstraint]:
+        """The request's constraint and its serial number (for the mask and transition caches)."""
         items = set(options.get("gencrs_items", self.catalog)) - set(options.get("gencrs_exclude", []))
         if len(items) == len(self.catalog):
-            return self.constraint
+            return 0, self.constraint
         key = tuple(sorted(items))
         if key not in self._subsets:
             sub = CodeBook(self.codebook.levels, self.codebook.codes_per_level,
                            {i: self.codebook.item_codes[i] for i in key})
             # one subset kept: requests rarely share a long one
-            self._subsets = {key: TurnConstraint.from_tokenizer(self.tokenizer, sub, vocab_size=self.vocab_size)}
+            self._subsets = {key: (next(self._serials),
+                                   TurnConstraint.from_tokenizer(self.tokenizer, sub, vocab_size=self.vocab_size))}
         return self._subsets[key]
 
     def open_turn(self, prompt_ids: list[int]) -> list[int]:
@@ -153,6 +183,29 @@ class TurnLogitsProcessor(LogitsProcessor):
         if not starts or self.eos in prompt_ids[starts[-1]:]:
             return []
         return prompt_ids[starts[-1]:]
+
+    def cached(self, key: tuple, build) -> torch.Tensor:
+        """Banned-token masks by turn state: a turn visits few distinct states, and many requests share them."""
+        banned = self._banned.get(key)
+        if banned is None:
+            if len(self._banned) > 50_000:
+                self._banned.clear()
+            banned = self._banned[key] = build().to(self.device)
+        return banned
+
+    def transition(self, constraint: TurnConstraint, state, key: tuple, token: int):
+        """The turn state after `token` and the item it completes (None if none), cached like the masks."""
+        found = self._transitions.get((key, token))
+        if found is None:
+            item = None
+            if key[1] == Phase.TARGET:
+                stepped = constraint.trie.step(state.node, torch.tensor([token]))
+                if bool(constraint.trie.is_leaf(stepped)[0]):
+                    item = constraint.trie.item(int(stepped[0]))
+            if len(self._transitions) > 200_000:
+                self._transitions.clear()
+            found = self._transitions[(key, token)] = (constraint.advance(state, torch.tensor([token])), item)
+        return found
 
     @functools.lru_cache(maxsize=4096)
     def title_tokens(self, item: str) -> list[int]:
@@ -184,11 +237,10 @@ class TurnLogitsProcessor(LogitsProcessor):
         if not self.requests:
             return logits
         rows = sorted(self.requests)
-        mask = torch.zeros(len(rows), logits.shape[1], dtype=torch.bool)
-        for n, index in enumerate(rows):
-            row = self.requests[index].mask()
-            width = min(len(row), logits.shape[1])
-            mask[n, :width] = row[:width]
+        width = min(logits.shape[1], self.constraint.vocab_size)
+        banned = torch.stack([self.requests[index].banned()[:width] for index in rows])
         index = torch.tensor(rows, device=logits.device)
-        logits[index] = logits[index].masked_fill(~mask.to(logits.device), float("-inf"))
+        logits[index, :width] = logits[index, :width].masked_fill(banned, float("-inf"))
+        if logits.shape[1] > width:  # padded vocabulary rows are no tokens
+            logits[index, width:] = float("-inf")
         return logits

@@ -2,7 +2,7 @@
 
 from gencrs.data import Dataset, build_examples
 from gencrs.data.examples import Example
-from gencrs.format import assistant_turn, prompt_messages
+from gencrs.format import ITEM_START, ITEM_END, assistant_turn, prompt_messages
 from tokenizer_ext.codebook import CodeBook
 
 
@@ -29,4 +29,28 @@ def sft_records(dataset: Dataset, split: str, codebook: CodeBook, tokenizer, max
         if n > max_length:
             continue  # the completion alone is too long: skipped, and counted by the caller
         records.append({"prompt": prompt, "completion": completion, "key": ex.key})
+    return records
+
+
+def item_records(dataset: Dataset, codebook: CodeBook, per_item: int, seed: int = 0) -> list[dict]:
+    """Item-alignment records (as LC-Rec's): a user request built from one item's metadata (a genre, a director or an
+    actor, a year) -> a recommend turn whose target is that item. They tie each item's codes to what the item is,
+    which dialogue turns only show indirectly; `per_item` requests per item, each naming a random subset of its
+    metadata. Items without metadata get none."""
+    import random
+
+    rng = random.Random(seed)
+    records = []
+    for item_id, item in sorted(dataset.catalog.items()):
+        facts = [*(f"a {g} movie" for g in item.genres[:2]), *(f"directed by {d}" for d in item.directors[:2]),
+                 *(f"with {a}" for a in item.actors[:3]), *(f"written by {w}" for w in item.writers[:2])]
+        if not facts:
+            continue
+        for n in range(per_item):
+            chosen = rng.sample(facts, min(len(facts), rng.randint(1, 2)))
+            request = f"Can you recommend {' '.join(chosen)}?"
+            turn = assistant_turn("recommend", [codebook.text(item_id)],
+                                  f"You might enjoy {ITEM_START}{dataset.title(item_id)}{ITEM_END}.")
+            records.append({"prompt": [{"role": "user", "content": request}],
+                            "completion": [{"role": "assistant", "content": turn}], "key": f"item:{item_id}:{n}"})
     return records

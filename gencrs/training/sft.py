@@ -19,7 +19,7 @@ from gencrs.errors import GencrsError
 from gencrs.io import atomic_dir, atomic_write_json
 from gencrs.training.manifest import run_manifest
 from gencrs.training.model import ensure_extended, load_base, save_model_meta
-from gencrs.training.records import sft_records
+from gencrs.training.records import item_records, sft_records
 from tokenizer_ext.codebook import CodeBook
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ class SFTRunConfig:
     resume: bool = True  # continue from the last checkpoint in OUT/checkpoints when there is one
     code_loss_weight: float = 1.0  # loss weight of the target span's code tokens (gencrs.training.trainer)
     train_limit: int | None = None  # train on the first N records only (smoke runs, tests)
+    item_records: int = 0  # item-alignment records per catalog item added to train (gencrs.training.records.item_records)
     valid_limit: int | None = None
 
 
@@ -143,6 +144,8 @@ def build_trainer(cfg: SFTRunConfig, trainer_cls=None, make_trainer_kwargs=None,
         model = prepare_model_for_kbit_training(model)
     train = sft_records(dataset, "train", codebook, tokenizer, cfg.max_length, cfg.train_limit)
     valid = sft_records(dataset, "valid", codebook, tokenizer, cfg.max_length, cfg.valid_limit)
+    if cfg.item_records:
+        train += item_records(dataset, codebook, cfg.item_records, cfg.seed)
     log.info("%s: %d train / %d valid records", out, len(train), len(valid))
     extra = make_trainer_kwargs(dataset, train, tokenizer, codebook) if make_trainer_kwargs else {}
 

