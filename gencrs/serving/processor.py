@@ -97,9 +97,8 @@ class RequestState:
                 self.title = None if token == self.p.item_end else [*self.title, token]
             elif token == self.p.item_start:
                 self.title = []
-            elif token == self.p.eos:
-                self.phase = Phase.DONE
-            return
+            if token != self.p.eos:
+                return
         if self.phase == Phase.DONE:
             return
         self.state, item = self.p.transition(self.constraint, self.state, self.key(), token)
