@@ -15,7 +15,7 @@ from pathlib import Path
 
 from gencrs.format import INTENT_TOKENS, RESPONSE_START, TARGET_START, parse_turn, prompt_messages
 from gencrs.serving.processor import MODEL_ENV
-from gencrs.serving.server import check_export
+from gencrs.serving.server import CPU_KV_CACHE, check_export
 from eval.protocols import Context
 from tokenizer_ext.codebook import CodeBook
 from tokenizer_ext.trie import Trie
@@ -32,6 +32,8 @@ class VllmGenerativeRecommender:
 
         path = check_export(directory)
         os.environ[MODEL_ENV] = str(path.resolve())  # the processor validates request options against this catalog
+        for key, value in CPU_KV_CACHE.items():
+            os.environ.setdefault(key, value)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.codebook = CodeBook.load(path)
         self.trie = Trie.from_codebook(self.codebook, self.tokenizer)
@@ -42,7 +44,8 @@ class VllmGenerativeRecommender:
         config = json.loads((path / "config.json").read_text())
         dtype = config.get("dtype") or config.get("torch_dtype") or "auto"
         self.llm = LLM(model=str(path), logits_processors=["gencrs.serving.processor:TurnLogitsProcessor"],
-                       enable_prefix_caching=True, **{"max_model_len": 1024, "seed": 0, "dtype": dtype, **llm_kwargs})
+                       enable_prefix_caching=True, **{"max_model_len": min(4096, config.get("max_position_embeddings", 4096)), "seed": 0, "dtype": dtype,
+                          **llm_kwargs})
 
     @classmethod
     def load(cls, directory: str, **kwargs) -> "VllmGenerativeRecommender":

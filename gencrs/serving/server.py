@@ -12,6 +12,9 @@ from gencrs.errors import GencrsError
 from gencrs.serving.processor import MODEL_ENV
 
 PROCESSOR = "gencrs.serving.processor:TurnLogitsProcessor"
+# vLLM's CPU backend otherwise reserves 92% of the machine's memory for its KV cache and fails to start when anything
+# else holds memory; 4 GiB serves a small model at high concurrency. GPU builds ignore the variable.
+CPU_KV_CACHE = {"VLLM_CPU_KVCACHE_SPACE": "4"}
 EXPORT_FILES = ("config.json", "codes.json", "catalog.json", "tokenizer_config.json")
 
 
@@ -39,11 +42,9 @@ def serve_command(model_dir: str, host: str = "127.0.0.1", port: int = 8000, api
         argv += ["--api-key", api_key]
     if not _cuda() and not any("chunked-prefill" in a for a in extra):
         # vllm-cpu 0.32: a request with a `seed` whose prefill is split into chunks crashes the engine
-        # ("CPU Generator does not use offset"), and every later request fails (STACK.md)
+        # ("CPU Generator does not use offset"), and every later request fails (docs/serving.md)
         argv += ["--no-enable-chunked-prefill"]
-    # vLLM's CPU backend otherwise reserves 92% of the machine's memory for its KV cache and fails to start when
-    # anything else holds memory; 4 GiB serves a small model at high concurrency. GPU builds ignore the variable.
-    env = {"VLLM_CPU_KVCACHE_SPACE": "4", **os.environ, MODEL_ENV: str(path.resolve())}
+    env = {**CPU_KV_CACHE, **os.environ, MODEL_ENV: str(path.resolve())}
     return argv + list(extra), env
 
 
