@@ -12,35 +12,25 @@ import asyncio
 import json
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from gencrs.config import load_config
+from serving import ServerTarget, conversations, run_on_server  # benchmarks/serving.py: the same server and contexts
 
 
 @dataclass
-class LoadTestConfig:
-    model: str = "runs/export/student_synthetic"
-    url: str | None = None
-    served_model: str | None = None
+class LoadTestConfig(ServerTarget):
     api_key: str = "load"
-    dataset: str = "synthetic"
-    data_dir: str | None = None
-    split: str = "valid"
     concurrent: int = 200
-    max_tokens: int = 64
-    vllm_args: list[str] = field(default_factory=list)  # extra server arguments, e.g. ['--max-num-seqs','64']
-    port: int = 0
-    out: str | None = None
 
 
 async def fire(cfg: LoadTestConfig, base_url: str, model: str) -> dict:
     import openai
 
-    from serving import ServingBenchConfig, conversations  # benchmarks/serving.py, the same contexts
     from gencrs.client import Catalog, options, parse_reply
 
     catalog = Catalog.load(cfg.model)
-    pool = conversations(ServingBenchConfig(dataset=cfg.dataset, data_dir=cfg.data_dir, split=cfg.split))
+    pool = conversations(cfg)
     client = openai.AsyncOpenAI(base_url=base_url, api_key=cfg.api_key, max_retries=0, timeout=1800)
     errors, invalid_targets, foreign_titles, items, latencies = [], 0, 0, 0, []
 
@@ -70,20 +60,7 @@ async def fire(cfg: LoadTestConfig, base_url: str, model: str) -> dict:
 
 
 def main(cfg: LoadTestConfig) -> dict:
-    from pathlib import Path
-
-    from gencrs.io import atomic_write_json
-    from gencrs.serving.server import Server, free_port
-
-    if cfg.url:
-        result = asyncio.run(fire(cfg, cfg.url, cfg.served_model or Path(cfg.model).name))
-    else:
-        with Server(cfg.model, port=cfg.port or free_port(), api_key=cfg.api_key, served_model_name=cfg.served_model, extra=cfg.vllm_args,
-                    log_path=Path(cfg.out or "runs/load_test.json").with_suffix(".server.log")) as server:
-            result = asyncio.run(fire(cfg, server.base_url, server.model))
-    if cfg.out:
-        atomic_write_json(Path(cfg.out), result)
-    return result
+    return run_on_server(cfg, lambda base_url, model: fire(cfg, base_url, model), "runs/load_test.json")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ from gencrs.config import load_config
 
 
 @dataclass
-class ServingBenchConfig:
+class ServerTarget:
+    """The server a serving benchmark talks to, and the contexts it sends (benchmarks/load_test.py shares it)."""
     model: str = "runs/export/student_synthetic"  # an exported model directory (recipes/export.py)
     url: str | None = None  # a running server instead of starting one
     served_model: str | None = None  # its model name (default: the export directory's name)
@@ -28,16 +29,20 @@ class ServingBenchConfig:
     dataset: str = "synthetic"
     data_dir: str | None = None
     split: str = "valid"
-    requests: int = 48  # per variant, concurrency and round
-    concurrency: list[int] = field(default_factory=lambda: [1, 16])
-    rounds: int = 3
     max_tokens: int = 64
     vllm_args: list[str] = field(default_factory=list)  # extra server arguments, e.g. ['--max-num-seqs','64']
     port: int = 0  # 0 = a free port
     out: str | None = None  # also write the result as JSON here
 
 
-def conversations(cfg: ServingBenchConfig) -> list[list[dict]]:
+@dataclass
+class ServingBenchConfig(ServerTarget):
+    requests: int = 48  # per variant, concurrency and round
+    concurrency: list[int] = field(default_factory=lambda: [1, 16])
+    rounds: int = 3
+
+
+def conversations(cfg: ServerTarget) -> list[list[dict]]:
     from gencrs.data import build_examples, load_dataset
     from gencrs.format import prompt_messages
 
@@ -87,24 +92,33 @@ async def bench(cfg: ServingBenchConfig, base_url: str, model: str) -> dict:
     return result
 
 
-def main(cfg: ServingBenchConfig) -> dict:
+def run_on_server(cfg: ServerTarget, job, default_out: str) -> dict:
+    """`await job(base_url, model)` against `cfg.url`, or against a `gencrs serve` started (and stopped) here; the
+    result is written to `cfg.out` when given."""
     from pathlib import Path
 
     from gencrs.io import atomic_write_json
     from gencrs.serving.server import Server, free_port
 
-    setup = {"requests": cfg.requests, "rounds": cfg.rounds, "max_tokens": cfg.max_tokens, "dataset": cfg.dataset,
-             "split": cfg.split}
     if cfg.url:
-        result = asyncio.run(bench(cfg, cfg.url, cfg.served_model or Path(cfg.model).name))
+        result = asyncio.run(job(cfg.url, cfg.served_model or Path(cfg.model).name))
     else:
-        with Server(cfg.model, port=cfg.port or free_port(), api_key=cfg.api_key, served_model_name=cfg.served_model, extra=cfg.vllm_args,
-                    log_path=Path(cfg.out or "runs/bench_serving.json").with_suffix(".server.log")) as server:
-            result = asyncio.run(bench(cfg, server.base_url, server.model))
-    result = {"setup": setup, **result}
+        with Server(cfg.model, port=cfg.port or free_port(), api_key=cfg.api_key, served_model_name=cfg.served_model,
+                    extra=cfg.vllm_args, log_path=Path(cfg.out or default_out).with_suffix(".server.log")) as server:
+            result = asyncio.run(job(server.base_url, server.model))
     if cfg.out:
         atomic_write_json(Path(cfg.out), result)
     return result
+
+
+def main(cfg: ServingBenchConfig) -> dict:
+    setup = {"requests": cfg.requests, "rounds": cfg.rounds, "max_tokens": cfg.max_tokens, "dataset": cfg.dataset,
+             "split": cfg.split}
+
+    async def job(base_url: str, model: str) -> dict:
+        return {"setup": setup, **await bench(cfg, base_url, model)}
+
+    return run_on_server(cfg, job, "runs/bench_serving.json")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,29 @@ from eval.protocols import Context
 from tokenizer_ext.codebook import CodeBook
 
 
+def chat_prompts(tokenizer, contexts: list[Context], suffix: str = "") -> list[str]:
+    """Each context as the model's prompt text (chat template, generation prompt), plus `suffix`."""
+    return [tokenizer.apply_chat_template(prompt_messages(c.messages), tokenize=False, add_generation_prompt=True) + suffix
+            for c in contexts]
+
+
+def parse_generated(text: str, codebook: CodeBook) -> dict:
+    """A generated turn (decoded with special tokens) split into its parts, with the raw text and the target items
+    (None for a code sequence that is no item)."""
+    parsed = parse_turn(text)
+    parsed["text"] = text
+    parsed["target_items"] = codebook.items_in_text(parsed["target"])
+    return parsed
+
+
+def gold_response_ids(tokenizer, prompt: str, turn: str) -> tuple[list[int], list[int]]:
+    """Token ids of a gold turn split for perplexity: everything through <|response|> (prompt included), then the
+    response and the end-of-turn token."""
+    head, _, response = turn.partition(RESPONSE_START)
+    prefix_ids = tokenizer(prompt + head + RESPONSE_START, add_special_tokens=False)["input_ids"]
+    return prefix_ids, tokenizer(response, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+
+
 class GenerativeRecommender:
     name = "generative"
 
@@ -37,8 +60,7 @@ class GenerativeRecommender:
         return cls(model, tokenizer, codebook, **kwargs)
 
     def prompts(self, contexts: list[Context], suffix: str = "") -> list[str]:
-        return [self.tokenizer.apply_chat_template(prompt_messages(c.messages), tokenize=False, add_generation_prompt=True) + suffix
-                for c in contexts]
+        return chat_prompts(self.tokenizer, contexts, suffix)
 
     def _encode(self, texts: list[str]):
         return self.tokenizer(texts, add_special_tokens=False, return_tensors="pt", padding=True)
@@ -72,11 +94,7 @@ class GenerativeRecommender:
             for row in out[:, inputs["input_ids"].shape[1]:].tolist():
                 if self.tokenizer.eos_token_id in row:
                     row = row[: row.index(self.tokenizer.eos_token_id)]
-                text = self.tokenizer.decode(row, skip_special_tokens=False)
-                parsed = parse_turn(text)
-                parsed["text"] = text
-                parsed["target_items"] = self.codebook.items_in_text(parsed["target"])
-                results.append(parsed)
+                results.append(parse_generated(self.tokenizer.decode(row, skip_special_tokens=False), self.codebook))
         return results
 
     @torch.no_grad()
@@ -85,10 +103,7 @@ class GenerativeRecommender:
         through the end-of-turn token), teacher-forced."""
         total, count = 0.0, 0
         for context, turn in zip(contexts, turns):
-            prompt = self.prompts([context])[0]
-            head, _, response = turn.partition(RESPONSE_START)
-            prefix_ids = self.tokenizer(prompt + head + RESPONSE_START, add_special_tokens=False)["input_ids"]
-            response_ids = self.tokenizer(response, add_special_tokens=False)["input_ids"] + [self.tokenizer.eos_token_id]
+            prefix_ids, response_ids = gold_response_ids(self.tokenizer, self.prompts([context])[0], turn)
             ids = torch.tensor([prefix_ids + response_ids])
             logits = self.model(ids).logits[0, len(prefix_ids) - 1:-1]
             total += float(torch.nn.functional.cross_entropy(logits.float(), ids[0, len(prefix_ids):], reduction="sum"))

@@ -11,11 +11,11 @@ The model must be an exported directory (recipes/export.py): vLLM cannot load th
 
 import json
 import os
-from pathlib import Path
 
-from gencrs.format import INTENT_TOKENS, RESPONSE_START, TARGET_START, parse_turn, prompt_messages
+from gencrs.format import INTENT_TOKENS, TARGET_START
 from gencrs.serving.processor import MODEL_ENV
-from gencrs.serving.server import CPU_KV_CACHE, check_export
+from gencrs.serving.server import CPU_KV_CACHE, PROCESSOR, check_export
+from eval.generative import chat_prompts, gold_response_ids, parse_generated
 from eval.protocols import Context
 from tokenizer_ext.codebook import CodeBook
 from tokenizer_ext.trie import Trie
@@ -43,7 +43,7 @@ class VllmGenerativeRecommender:
         # from the transformers evaluation of the same directory
         config = json.loads((path / "config.json").read_text())
         dtype = config.get("dtype") or config.get("torch_dtype") or "auto"
-        self.llm = LLM(model=str(path), logits_processors=["gencrs.serving.processor:TurnLogitsProcessor"],
+        self.llm = LLM(model=str(path), logits_processors=[PROCESSOR],
                        enable_prefix_caching=True, **{"max_model_len": min(4096, config.get("max_position_embeddings", 4096)), "seed": 0, "dtype": dtype,
                           **llm_kwargs})
 
@@ -52,8 +52,7 @@ class VllmGenerativeRecommender:
         return cls(directory, **kwargs)
 
     def prompts(self, contexts: list[Context], suffix: str = "") -> list[str]:
-        return [self.tokenizer.apply_chat_template(prompt_messages(c.messages), tokenize=False, add_generation_prompt=True) + suffix
-                for c in contexts]
+        return chat_prompts(self.tokenizer, contexts, suffix)
 
     def prompt_ids(self, contexts: list[Context], suffix: str = "") -> list[list[int]]:
         return [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in self.prompts(contexts, suffix)]
@@ -99,23 +98,15 @@ class VllmGenerativeRecommender:
 
         params = SamplingParams(max_tokens=self.max_new_tokens, temperature=0, skip_special_tokens=False,
                                 extra_args={"gencrs_constrain": constrained})
-        results = []
-        for output in self._run(self.prompt_ids(contexts), [params] * len(contexts)):
-            text = output.outputs[0].text
-            parsed = parse_turn(text)
-            parsed["text"] = text
-            parsed["target_items"] = self.codebook.items_in_text(parsed["target"])
-            results.append(parsed)
-        return results
+        return [parse_generated(output.outputs[0].text, self.codebook)
+                for output in self._run(self.prompt_ids(contexts), [params] * len(contexts))]
 
     def response_nll(self, contexts: list[Context], turns: list[str]) -> tuple[float, int]:
         from vllm import SamplingParams
 
         prompts, starts = [], []
         for prompt, turn in zip(self.prompts(contexts), turns):
-            head, _, response = turn.partition(RESPONSE_START)
-            prefix = self.tokenizer(prompt + head + RESPONSE_START, add_special_tokens=False)["input_ids"]
-            response_ids = self.tokenizer(response, add_special_tokens=False)["input_ids"] + [self.tokenizer.eos_token_id]
+            prefix, response_ids = gold_response_ids(self.tokenizer, prompt, turn)
             prompts.append(prefix + response_ids)
             starts.append(len(prefix))
         params = SamplingParams(max_tokens=1, temperature=0, prompt_logprobs=0, extra_args={"gencrs_constrain": False})

@@ -69,6 +69,7 @@ class Server:
     def __init__(self, model_dir: str | Path, port: int = 8000, api_key: str | None = None,
                  served_model_name: str | None = None, log_path: str | Path = "server.log", extra: list[str] = (),
                  env: dict | None = None, timeout: float = 600):
+        self.model_dir = model_dir
         self.command = [sys.executable, "-m", "gencrs", "serve", "--model", str(model_dir), "--port", str(port)]
         if api_key:
             self.command += ["--api-key", api_key]
@@ -89,7 +90,7 @@ class Server:
 
         import httpx
 
-        check_export(self.command[self.command.index("--model") + 1])
+        check_export(self.model_dir)
         with open(self.log_path, "w") as log:
             self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}

@@ -33,8 +33,8 @@ def sft_records(dataset: Dataset, split: str, codebook: CodeBook, tokenizer, max
 
 
 def item_records(dataset: Dataset, codebook: CodeBook, per_item: int, seed: int = 0) -> list[dict]:
-    """Item-alignment records (as LC-Rec's): a user request built from one item's metadata (a genre, a director or an
-    actor, a year) -> a recommend turn whose target is that item. They tie each item's codes to what the item is,
+    """Item-alignment records (as LC-Rec's): a user request built from one item's metadata (a genre, a director, an
+    actor or a writer) -> a recommend turn whose target is that item. They tie each item's codes to what the item is,
     which dialogue turns only show indirectly; `per_item` requests per item, each naming a random subset of its
     metadata. Items without metadata get none."""
     import random
