@@ -32,15 +32,15 @@ def sft_records(dataset: Dataset, split: str, codebook: CodeBook, tokenizer, max
     return records
 
 
-def item_records(dataset: Dataset, codebook: CodeBook, per_item: int, seed: int = 0) -> list[dict]:
-    """Item-alignment records (as LC-Rec's): a user request built from one item's metadata (a genre, a director, an
-    actor or a writer) -> a recommend turn whose target is that item. They tie each item's codes to what the item is,
-    which dialogue turns only show indirectly; `per_item` requests per item, each naming a random subset of its
-    metadata. Items without metadata get none."""
+def item_examples(dataset: Dataset, per_item: int, seed: int = 0) -> list[Example]:
+    """Item-alignment turns (as LC-Rec's): a user request built from one item's metadata (a genre, a director, an actor
+    or a writer) -> a recommend turn whose target is that item. They tie each item's codes to what the item is, which
+    dialogue turns only show indirectly; `per_item` requests per item, each naming a random subset of its metadata.
+    Items without metadata get none. Keys are `item:<id>:<n>`; the teachers read them like dialogue turns."""
     import random
 
     rng = random.Random(seed)
-    records = []
+    examples = []
     for item_id, item in sorted(dataset.catalog.items()):
         facts = [*(f"a {g} movie" for g in item.genres[:2]), *(f"directed by {d}" for d in item.directors[:2]),
                  *(f"with {a}" for a in item.actors[:3]), *(f"written by {w}" for w in item.writers[:2])]
@@ -48,9 +48,16 @@ def item_records(dataset: Dataset, codebook: CodeBook, per_item: int, seed: int 
             continue
         for n in range(per_item):
             chosen = rng.sample(facts, min(len(facts), rng.randint(1, 2)))
-            request = f"Can you recommend {' '.join(chosen)}?"
-            turn = assistant_turn("recommend", [codebook.text(item_id)],
-                                  f"You might enjoy {ITEM_START}{dataset.title(item_id)}{ITEM_END}.")
-            records.append({"prompt": [{"role": "user", "content": request}],
-                            "completion": [{"role": "assistant", "content": turn}], "key": f"item:{item_id}:{n}"})
-    return records
+            examples.append(Example(
+                dialogue_id=f"item:{item_id}", turn_index=n,
+                context=[{"role": "user", "content": f"Can you recommend {' '.join(chosen)}?"}], intent="recommend",
+                targets=[item_id], response=f"You might enjoy {ITEM_START}{dataset.title(item_id)}{ITEM_END}.",
+                context_items=[]))
+    return examples
+
+
+def item_records(dataset: Dataset, codebook: CodeBook, per_item: int, seed: int = 0) -> list[dict]:
+    """Prompt-completion records of `item_examples`."""
+    return [{"prompt": prompt_messages(ex.context),
+             "completion": [{"role": "assistant", "content": turn_text(ex, codebook)}], "key": ex.key}
+            for ex in item_examples(dataset, per_item, seed)]

@@ -39,8 +39,6 @@ def check_config(cfg: ConKDConfig) -> None:
         raise GencrsError(f"gate must be hard, soft or none, not {cfg.gate!r}")
     if cfg.teacher_outputs not in ("cache", "online"):
         raise GencrsError(f"teacher_outputs must be cache or online, not {cfg.teacher_outputs!r}")
-    if cfg.gamma > 0 and cfg.item_records:
-        raise GencrsError("item_records are for plain SFT (gamma=0): the teachers have no outputs for them")
     if cfg.gamma > 0:
         for name in ("dialogue_teacher", "rec_teacher"):
             if not Path(getattr(cfg, name)).is_dir():
@@ -48,11 +46,21 @@ def check_config(cfg: ConKDConfig) -> None:
                                   f"(recipes/train_{name}.py) or set gamma=0 for plain SFT")
 
 
+def load_teachers_for(cfg: ConKDConfig, dataset):
+    """The teachers and the train examples they read: the dialogue turns and the run's item-alignment turns."""
+    from gencrs.teachers.outputs import load_teachers
+    from gencrs.training.records import item_examples
+
+    model, _, _, rec, examples = load_teachers(cfg.dialogue_teacher, cfg.rec_teacher, dataset)
+    examples.update({e.key: e for e in item_examples(dataset, cfg.item_records, cfg.seed)})
+    return model, rec, examples
+
+
 def build_teacher_cache(cfg: ConKDConfig, dataset, records: list[dict], tokenizer, codebook, fingerprint: str) -> None:
-    from gencrs.teachers.outputs import TeacherCache, compute_teacher_outputs, load_teachers
+    from gencrs.teachers.outputs import TeacherCache, compute_teacher_outputs
 
     log.info("building the teacher cache %s from %s and %s", teacher_cache_dir(cfg), cfg.dialogue_teacher, cfg.rec_teacher)
-    model, _, _, rec, examples = load_teachers(cfg.dialogue_teacher, cfg.rec_teacher, dataset)
+    model, rec, examples = load_teachers_for(cfg, dataset)
     keys, rows = compute_teacher_outputs(model, tokenizer, rec, codebook, examples, records, top_k=cfg.top_k)
     stats = TeacherCache(teacher_cache_dir(cfg)).write(keys, rows, fingerprint)
     log.info("teacher cache: %d examples, %.0f bytes per example", stats["examples"], stats["bytes_per_example"])
@@ -62,7 +70,7 @@ def teachers_for(cfg: ConKDConfig):
     """make_trainer_kwargs for train_sft: the ConKD trainer's settings and its teacher source."""
     from accelerate import PartialState
 
-    from gencrs.teachers.outputs import TeacherCache, TeacherSource, cache_fingerprint, load_teachers
+    from gencrs.teachers.outputs import TeacherCache, TeacherSource, cache_fingerprint
 
     def make(dataset, records, tokenizer, codebook) -> dict:
         kwargs = {"gamma": cfg.gamma, "gate": cfg.gate, "eta": cfg.eta, "codebook": codebook, "teachers": None}
@@ -79,7 +87,7 @@ def teachers_for(cfg: ConKDConfig):
                     build_teacher_cache(cfg, dataset, records, tokenizer, codebook, expected)
             kwargs["teachers"] = TeacherSource.from_cache(records, cache)
         else:
-            model, _, _, rec, examples = load_teachers(cfg.dialogue_teacher, cfg.rec_teacher, dataset)
+            model, rec, examples = load_teachers_for(cfg, dataset)
             kwargs["teachers"] = TeacherSource.from_teachers(records, examples, model, rec, tokenizer, codebook, cfg.top_k)
         return kwargs
 

@@ -1,8 +1,7 @@
 """Item-alignment records: a request built from one item's metadata -> a recommend turn whose target is that item."""
 
-import pytest
+import torch
 
-from gencrs.errors import GencrsError
 from gencrs.format import parse_turn
 from gencrs.training.records import item_records
 from gencrs.training.student import ConKDConfig, check_config
@@ -28,7 +27,25 @@ def test_item_records_target_the_item_they_describe(synthetic):
     assert records != item_records(synthetic, codebook, per_item=2, seed=1)
 
 
-def test_the_conkd_student_refuses_item_records(tmp_path):
-    with pytest.raises(GencrsError, match="item_records are for plain SFT"):
-        check_config(ConKDConfig(out=str(tmp_path), item_records=4, gamma=0.5))
-    check_config(ConKDConfig(out=str(tmp_path), item_records=4, gamma=0.0))
+def test_the_conkd_student_gets_teacher_outputs_for_item_records(student_parts, synthetic):
+    """Item turns are read by both teachers like dialogue turns: the dialogue teacher at every completion token, the
+    recommendation teacher (from the request's text and linked entities) at the three code slots of the target."""
+    from transformers import AutoTokenizer
+
+    from gencrs.teachers.outputs import compute_teacher_outputs, encode_records
+    from gencrs.training.student import load_teachers_for
+
+    cfg = ConKDConfig(dialogue_teacher=student_parts["dialogue_teacher"], rec_teacher=student_parts["rec_teacher"],
+                      item_records=1, seed=0)
+    check_config(cfg)
+    codebook = CodeBook.load(student_parts["codes"])
+    tokenizer = AutoTokenizer.from_pretrained(student_parts["dialogue_teacher"])
+    model, rec, examples = load_teachers_for(cfg, synthetic)
+    records = item_records(synthetic, codebook, per_item=1, seed=0)[:6]
+    keys, rows = compute_teacher_outputs(model, tokenizer, rec, codebook, examples, records, batch_size=3, top_k=8)
+    _, labels = encode_records(tokenizer, records)
+    assert keys == [r["key"] for r in records]
+    for row, row_labels in zip(rows, labels):
+        assert len(row["mass"]) == int((row_labels[1:] != -100).sum()) > 0
+        assert row["rec"].shape == (codebook.levels, codebook.codes_per_level)
+        torch.testing.assert_close(row["rec"].sum(-1), torch.ones(codebook.levels))
