@@ -43,9 +43,9 @@ class VllmGenerativeRecommender:
         # from the transformers evaluation of the same directory
         config = json.loads((path / "config.json").read_text())
         dtype = config.get("dtype") or config.get("torch_dtype") or "auto"
-        self.llm = LLM(model=str(path), logits_processors=[PROCESSOR],
-                       enable_prefix_caching=True, **{"max_model_len": min(4096, config.get("max_position_embeddings", 4096)), "seed": 0, "dtype": dtype,
-                          **llm_kwargs})
+        max_model_len = min(4096, config.get("max_position_embeddings", 4096))  # not beyond what the model has
+        self.llm = LLM(model=str(path), logits_processors=[PROCESSOR], enable_prefix_caching=True,
+                       **{"max_model_len": max_model_len, "seed": 0, "dtype": dtype, **llm_kwargs})
 
     @classmethod
     def load(cls, directory: str, **kwargs) -> "VllmGenerativeRecommender":

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from eval.metrics import ranking_metrics
-from eval.protocols import build_instances, contexts_of
 from eval.recommenders import Popularity
 from eval.generative import GenerativeRecommender
 from gencrs.config import load_config
@@ -15,18 +13,9 @@ from gencrs.config import load_config
 CONFIG = Path(__file__).resolve().parents[3] / "recipes" / "configs" / "dialogue_teacher_synthetic.yaml"
 
 
-def recall10(recommender, dataset):
-    instances = build_instances(dataset, "test", "recommender")
-    contexts = contexts_of(instances)
-    ranked = {}
-    for start in range(0, len(contexts), 16):
-        batch = contexts[start:start + 16]
-        ranked.update(zip((c.key for c in batch), recommender.rank(batch, 10)))
-    return ranking_metrics([ranked[i.context.key] for i in instances], [i.label for i in instances], ks=(10,))["recall@10"]
-
-
 @pytest.mark.slow
-def test_trained_dialogue_teacher_far_exceeds_popularity_and_untrained_does_not(synthetic, tmp_path, embedding_cache):
+def test_trained_dialogue_teacher_far_exceeds_popularity_and_untrained_does_not(synthetic, tmp_path, embedding_cache,
+                                                                            recall_at_10):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from gencrs.teachers.dialogue import DialogueTeacherConfig, train_dialogue_teacher
@@ -42,10 +31,10 @@ def test_trained_dialogue_teacher_far_exceeds_popularity_and_untrained_does_not(
     cfg = load_config(DialogueTeacherConfig, ["--config", str(CONFIG), f"base_model={base}",
                                               f"codes={tmp_path / 'codes'}", f"out={tmp_path / 'dt'}"])
     train_dialogue_teacher(cfg)
-    threshold = max(2.5 * recall10(Popularity(synthetic), synthetic), 0.3)
-    assert recall10(GenerativeRecommender.load(str(tmp_path / "dt" / "model")), synthetic) > threshold
+    threshold = max(2.5 * recall_at_10(Popularity(synthetic), synthetic), 0.3)
+    assert recall_at_10(GenerativeRecommender.load(str(tmp_path / "dt" / "model")), synthetic, 16) > threshold
 
     codebook = CodeBook.load(tmp_path / "codes")
     model, tokenizer = AutoModelForCausalLM.from_pretrained(base), AutoTokenizer.from_pretrained(base)
     ensure_extended(model, tokenizer, codebook, {i: synthetic.title(i) for i in synthetic.catalog})
-    assert recall10(GenerativeRecommender(model, tokenizer, codebook), synthetic) < threshold
+    assert recall_at_10(GenerativeRecommender(model, tokenizer, codebook), synthetic, 16) < threshold

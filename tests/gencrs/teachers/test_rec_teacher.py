@@ -5,18 +5,10 @@ import pytest
 import torch
 
 from eval.protocols import build_instances, contexts_of
-from eval.metrics import ranking_metrics
 from eval.recommenders import Popularity
 from gencrs.kg import build_kg
 from gencrs.teachers.rec import RecTeacher, RecTeacherModel
 from gencrs.teachers.rec_train import RecTeacherConfig, train_rec_teacher
-
-
-def recall10(recommender, dataset):
-    instances = build_instances(dataset, "test", "recommender")
-    contexts = contexts_of(instances)
-    ranked = dict(zip((c.key for c in contexts), recommender.rank(contexts, 10)))
-    return ranking_metrics([ranked[i.context.key] for i in instances], [i.label for i in instances], ks=(10,))["recall@10"]
 
 
 @pytest.fixture(scope="module")
@@ -26,15 +18,16 @@ def trained(tmp_path_factory, embedding_cache):
     return RecTeacher.load(out / "teacher", cache_dir=str(embedding_cache)), summary, out
 
 
-def test_trained_teacher_far_exceeds_popularity_and_untrained_does_not(trained, synthetic, embedding_cache):
+def test_trained_teacher_far_exceeds_popularity_and_untrained_does_not(trained, synthetic, embedding_cache,
+                                                                         recall_at_10):
     teacher, summary, _ = trained
-    popularity = recall10(Popularity(synthetic), synthetic)
+    popularity = recall_at_10(Popularity(synthetic), synthetic)
     threshold = max(3 * popularity, 0.4)
-    assert recall10(teacher, synthetic) > threshold
+    assert recall_at_10(teacher, synthetic) > threshold
     torch.manual_seed(0)
     untrained = RecTeacher(RecTeacherModel(build_kg(synthetic), list(synthetic.catalog), text_dim=384), build_kg(synthetic),
                            list(synthetic.catalog), teacher.encoder, str(embedding_cache))
-    assert recall10(untrained, synthetic) < threshold
+    assert recall_at_10(untrained, synthetic) < threshold
 
 
 def test_probabilities_cover_the_catalog_and_resume_is_a_no_op(trained, synthetic):
