@@ -1,7 +1,11 @@
 """Compute both teachers' outputs for a split once and cache them (float16 top-k + item mass + rec code distributions).
 
-    python recipes/cache_teacher_outputs.py dialogue_teacher=runs/dialogue_teacher_redial/adapter \
-        rec_teacher=runs/rec_teacher_redial/teacher dataset=redial out=runs/teacher_cache_redial
+    python recipes/cache_teacher_outputs.py dialogue_teacher=runs/dialogue_teacher_redial_full/model \
+        rec_teacher=runs/rec_teacher_redial/teacher dataset=redial max_length=512 \
+        out=runs/dialogue_teacher_redial_full/teacher_cache_512
+
+The student (gencrs.training.student) reads <dialogue_teacher>/../teacher_cache_<max_length> unless told otherwise, and
+uses a cache only when its fingerprint (teachers, max_length, top_k, records) matches its own run.
 """
 
 import sys
