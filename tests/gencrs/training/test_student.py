@@ -52,6 +52,9 @@ def test_conkd_lora_run_trains_only_trainable_parameters_and_writes_the_run_dire
     assert [r["step"] for r in train_logs] == [1, 2]
     for row in train_logs:
         assert {"nll", "kd_dialogue", "kd_rec", "gate"} <= row.keys() and 0 <= row["gate"] <= 1
+        # code positions are a subset of the completion, so the rec term's excess over NLL is larger there
+        assert {"nll_code", "kd_rec_code"} <= row.keys()
+        assert abs(row["kd_rec_code"] - row["nll_code"]) >= abs(row["kd_rec"] - row["nll"]) - 1e-3
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["config"]["gamma"] == 0.5 and len(manifest["data"]["sha256"]) == 64
     assert manifest["versions"]["transformers"] and len(manifest["code"]["sources_sha256"]) == 64
