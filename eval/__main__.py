@@ -1,4 +1,5 @@
-"""python -m eval run --model DIR|baseline:popularity --dataset redial --split test --protocol unicrs [--generate ...]"""
+"""python -m eval run --model DIR|baseline:popularity --dataset redial --split test --protocol unicrs [--generate ...]
+   python -m eval compare RUN_A RUN_B [--k 1]   (paired: exact McNemar test on Recall@k hits)"""
 
 import argparse
 import dataclasses
@@ -32,10 +33,17 @@ def main(argv=None) -> int:
     run.add_argument("--limit", type=int)
     run.add_argument("--backend", default=defaults.backend, choices=["hf", "vllm"],
                      help="how a generative model runs: transformers, or vllm.LLM on an exported directory")
+    pair = commands.add_parser("compare", help="paired comparison of two runs' Recall@k (exact McNemar test)")
+    pair.add_argument("run_a", help="an `eval run` output directory")
+    pair.add_argument("run_b", help="another, over the same dataset, split, protocol and limit")
+    pair.add_argument("--k", type=int, default=1)
     args = parser.parse_args(argv)
-    cfg = EvalConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(EvalConfig)})
     try:
-        result = evaluate(cfg)
+        if args.command == "compare":
+            from eval.compare import compare
+            result = compare(args.run_a, args.run_b, args.k)
+        else:
+            result = evaluate(EvalConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(EvalConfig)}))
     except (GencrsError, ValueError, OSError) as e:
         print(f"eval: error: {e}", file=sys.stderr)
         return 1
