@@ -15,7 +15,7 @@ from scipy.stats import binomtest
 from gencrs.data import load_dataset
 from gencrs.errors import GencrsError
 from eval.metrics import dedupe
-from eval.protocols import build_instances, contexts_of
+from eval.protocols import select_instances
 
 SAME = ("dataset", "split", "protocol", "limit")
 
@@ -56,9 +56,7 @@ def compare(run_a: str, run_b: str, k: int = 1) -> dict:
     if differ:
         raise GencrsError(f"{run_a} and {run_b} ranked different instances: {', '.join(differ)}")
     dataset = load_dataset(config_a["dataset"], data_dir=config_a.get("data_dir"))
-    instances = build_instances(dataset, config_a["split"], config_a["protocol"])
-    keys = {c.key for c in contexts_of(instances)[: config_a.get("limit")]}
-    instances = [i for i in instances if i.context.key in keys]
+    instances = select_instances(dataset, config_a["split"], config_a["protocol"], config_a.get("limit"))
     hits_a = hits_at_k(rankings_a, instances, k, Path(run_a))
     hits_b = hits_at_k(rankings_b, instances, k, Path(run_b))
     only_a = sum(a and not b for a, b in zip(hits_a, hits_b))

@@ -61,3 +61,10 @@ def build_instances(dataset: Dataset, split: str, protocol: str) -> list[Instanc
 def contexts_of(instances: list[Instance]) -> list[Context]:
     """Distinct contexts in order: a recommender ranks each context once, however many labels it has."""
     return list({i.context.key: i.context for i in instances}.values())
+
+
+def select_instances(dataset: Dataset, split: str, protocol: str, limit: int | None = None) -> list[Instance]:
+    """The instances of the first `limit` contexts (all of them when None): what `eval run --limit` ranks."""
+    instances = build_instances(dataset, split, protocol)
+    keys = {c.key for c in contexts_of(instances)[:limit]}
+    return [i for i in instances if i.context.key in keys]

@@ -14,7 +14,7 @@ from gencrs.data import build_examples, load_dataset
 from gencrs.format import assistant_turn, render_mentions
 from gencrs.io import atomic_write_json, atomic_write_text
 from eval import metrics as M
-from eval.protocols import Context, build_instances, contexts_of
+from eval.protocols import Context, contexts_of, select_instances
 from eval.recommenders import load_recommender
 
 log = logging.getLogger(__name__)
@@ -132,10 +132,8 @@ def evaluate(cfg: EvalConfig) -> dict:
     start = time.monotonic()
     out = Path(cfg.out) if cfg.out else default_out(cfg)
     dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir)
-    instances = build_instances(dataset, cfg.split, cfg.protocol)
-    contexts = contexts_of(instances)[: cfg.limit]
-    keys = {c.key for c in contexts}
-    instances = [i for i in instances if i.context.key in keys]
+    instances = select_instances(dataset, cfg.split, cfg.protocol, cfg.limit)
+    contexts = contexts_of(instances)
     recommender = load_recommender(cfg.model, dataset, batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens,
                                    backend=cfg.backend)
     out.mkdir(parents=True, exist_ok=True)
