@@ -70,7 +70,11 @@ class ConKDTrainer(LogitsSFTTrainer):
         super().__init__(*args, **kwargs)
         self.teachers, self.gamma, self.gate, self.eta = teachers, gamma, gate, eta
         self.level_token_ids, self.token_level = code_token_tables(self.processing_class, codebook)
-        self._sums, self._count, self._code_count = defaultdict(float), 0, 0
+        self._reset_sums()
+
+    def _reset_sums(self):
+        self._sums, self._count = defaultdict(float), 0  # over completion tokens
+        self._code_sums, self._code_count = defaultdict(float), 0  # over code positions only
 
     def token_loss(self, logits, labels, inputs):
         if not self.model.training:
@@ -84,14 +88,15 @@ class ConKDTrainer(LogitsSFTTrainer):
         device = logits.device
         if self.token_level.device != device:  # moved once, not in every step
             self.level_token_ids, self.token_level = self.level_token_ids.to(device), self.token_level.to(device)
-        per_token, parts = conkd_loss(shift_logits[mask], shift_labels[mask], teacher, self.level_token_ids,
-                                      self.token_level, self.gamma, self.gate, self.eta)
+        gold = shift_labels[mask]
+        per_token, parts = conkd_loss(shift_logits[mask], gold, teacher, self.level_token_ids, self.token_level,
+                                      self.gamma, self.gate, self.eta)
         for name, values in parts.items():
             self._sums[name] += float(values.sum())
         self._count += int(mask.sum())
-        is_code = self.token_level[shift_labels[mask]] >= 0
+        is_code = self.token_level[gold] >= 0
         for name in ("nll", "kd_rec"):
-            self._sums[f"{name}_code"] += float(parts[name][is_code].sum())
+            self._code_sums[name] += float(parts[name][is_code].sum())
         self._code_count += int(is_code.sum())
         out = torch.zeros(mask.shape, dtype=per_token.dtype, device=device)
         out[mask] = per_token
@@ -99,9 +104,10 @@ class ConKDTrainer(LogitsSFTTrainer):
 
     def log(self, logs: dict, *args, **kwargs):
         if self._count and "loss" in logs:
-            logs.update({name: round(total / (self._code_count if name.endswith("_code") else self._count), 4)
-                         for name, total in self._sums.items() if self._code_count or not name.endswith("_code")})
-            self._sums, self._count, self._code_count = defaultdict(float), 0, 0
+            logs.update({name: round(total / self._count, 4) for name, total in self._sums.items()})
+            if self._code_count:
+                logs.update({f"{name}_code": round(total / self._code_count, 4) for name, total in self._code_sums.items()})
+            self._reset_sums()
         super().log(logs, *args, **kwargs)
 
 
