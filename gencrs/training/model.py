@@ -41,6 +41,40 @@ def save_model_meta(directory: Path, codebook: CodeBook, titles: dict[str, str],
         (directory / "gencrs_model.json").write_text(json.dumps({"base_model": base_model}), encoding="utf-8")
 
 
+def check_init_adapter(directory: str | Path, base_model: str, codebook: CodeBook) -> None:
+    """An adapter a LoRA run can start from: a PEFT adapter directory over the same base and code table."""
+    directory = Path(directory)
+    if not (directory / "adapter_config.json").exists():
+        raise GencrsError(f"init_adapter {directory} is not a PEFT adapter directory (no adapter_config.json)")
+    meta = json.loads((directory / "gencrs_model.json").read_text()) if (directory / "gencrs_model.json").exists() else {}
+    if meta.get("base_model") != base_model:
+        raise GencrsError(f"init_adapter {directory} was trained over base_model {meta.get('base_model')!r}, "
+                          f"this run's base_model is {base_model!r}")
+    if CodeBook.load(directory).item_codes != codebook.item_codes:
+        raise GencrsError(f"init_adapter {directory} has another code table ({directory / 'codes.json'}) than this run")
+
+
+def start_from_adapter(model, lora_config, directory: str | Path):
+    """`model` wrapped in a new trainable adapter of `lora_config`, its weights copied from the adapter in `directory`
+    (the dialogue teacher's OUT/adapter, checked by check_init_adapter): the LoRA counterpart of starting full
+    fine-tuning from the teacher's model."""
+    from peft import get_peft_model, set_peft_model_state_dict
+    from peft.utils import load_peft_weights
+
+    peft_model = get_peft_model(model, lora_config)
+    try:
+        result = set_peft_model_state_dict(peft_model, load_peft_weights(str(directory), device="cpu"))
+    except RuntimeError as e:  # size mismatch: another lora_r or other token rows
+        raise GencrsError(f"init_adapter {directory} does not fit this run's LoRA settings: "
+                          f"{str(e).splitlines()[-1].strip()}") from None
+    missing = [k for k in result.missing_keys if "lora_" in k or "token_adapter" in k]
+    if result.unexpected_keys or missing:
+        first = (result.unexpected_keys or missing)[0]
+        raise GencrsError(f"init_adapter {directory} does not fit this run's LoRA settings "
+                          f"({len(result.unexpected_keys)} unexpected and {len(missing)} missing weights; first: {first})")
+    return peft_model
+
+
 def load_trained(directory: str | Path, load_in_4bit: bool = False):
     """(model, tokenizer, codebook) from a full model directory or an adapter directory."""
     from transformers import AutoModelForCausalLM, AutoTokenizer

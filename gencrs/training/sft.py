@@ -18,7 +18,7 @@ from gencrs.data import load_dataset
 from gencrs.errors import GencrsError
 from gencrs.io import atomic_dir, atomic_write_json
 from gencrs.training.manifest import run_manifest
-from gencrs.training.model import ensure_extended, load_base, save_model_meta
+from gencrs.training.model import check_init_adapter, ensure_extended, load_base, save_model_meta, start_from_adapter
 from gencrs.training.records import item_records, sft_records
 from tokenizer_ext.codebook import CodeBook
 
@@ -38,6 +38,7 @@ class SFTRunConfig:
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
+    init_adapter: str | None = None  # LoRA: start the adapter from this one (the dialogue teacher's OUT/adapter)
     max_length: int = 512
     epochs: float = 2.0
     max_steps: int = -1
@@ -130,6 +131,8 @@ def build_trainer(cfg: SFTRunConfig, trainer_cls=None, make_trainer_kwargs=None,
         raise GencrsError(f"finetune must be lora or full, not {cfg.finetune!r}")
     if cfg.load_in_4bit and cfg.finetune != "lora":
         raise GencrsError("load_in_4bit (QLoRA) needs finetune=lora: 4-bit weights cannot be trained directly")
+    if cfg.init_adapter and cfg.finetune != "lora":
+        raise GencrsError("init_adapter needs finetune=lora; full fine-tuning starts from a model directory: base_model")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, seed=cfg.seed)
@@ -137,12 +140,17 @@ def build_trainer(cfg: SFTRunConfig, trainer_cls=None, make_trainer_kwargs=None,
     differ = set(codebook.item_codes) ^ set(dataset.catalog)
     if differ:
         raise GencrsError(f"code table {cfg.codes} does not match the {dataset.name} catalog ({len(differ)} items differ)")
+    if cfg.init_adapter:
+        check_init_adapter(cfg.init_adapter, cfg.base_model, codebook)
     atomic_write_json(out / "manifest.json", run_manifest(asdict(cfg), dataset))
     titles = {i: dataset.title(i) for i in dataset.catalog}
     model, tokenizer = load_base(cfg.base_model, cfg.load_in_4bit, cfg.dtype)
     token_ids = ensure_extended(model, tokenizer, codebook, titles)
     if cfg.load_in_4bit:
         model = prepare_model_for_kbit_training(model)
+    peft_config = lora_config(cfg, token_ids) if cfg.finetune == "lora" else None
+    if cfg.init_adapter:
+        model, peft_config = start_from_adapter(model, peft_config, cfg.init_adapter), None
     train = sft_records(dataset, "train", codebook, tokenizer, cfg.max_length, cfg.train_limit)
     valid = sft_records(dataset, "valid", codebook, tokenizer, cfg.max_length, cfg.valid_limit)
     if cfg.item_records:
@@ -166,7 +174,7 @@ def build_trainer(cfg: SFTRunConfig, trainer_cls=None, make_trainer_kwargs=None,
                                               for n, r in enumerate(rows)])
     trainer = trainer_cls(model=model, args=args, train_dataset=as_hf(train), eval_dataset=as_hf(valid),
                           processing_class=tokenizer, data_collator=IndexedCollator(pad_token_id=tokenizer.pad_token_id),
-                          peft_config=lora_config(cfg, token_ids) if cfg.finetune == "lora" else None,
+                          peft_config=peft_config,
                           callbacks=[JsonlLogCallback(out / "log.jsonl"), *callbacks],
                           code_token_ids=tokenizer.convert_tokens_to_ids(codebook.all_tokens()),
                           code_loss_weight=cfg.code_loss_weight, **extra)

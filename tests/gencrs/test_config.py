@@ -31,3 +31,39 @@ def test_bad_configs_are_one_line_errors(argv, message):
     with pytest.raises(GencrsError, match=message) as err:
         load_config(Cfg, argv)
     assert "\n" not in str(err.value)
+
+
+def _recipe_config_classes() -> dict:
+    import importlib.util
+    from pathlib import Path
+
+    from gencrs.teachers.dialogue import DialogueTeacherConfig
+    from gencrs.teachers.rec_train import RecTeacherConfig
+
+    spec = importlib.util.spec_from_file_location("sft_conkd_recipe", Path(__file__).parents[2] / "recipes" / "sft_conkd.py")
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    return {"sft_conkd": recipe.SFTConKDRecipeConfig, "dialogue_teacher": DialogueTeacherConfig,
+            "rec_teacher": RecTeacherConfig}
+
+
+def test_shipped_configs_load_and_students_fit_their_teachers():
+    """Every recipes/configs/*.yaml loads into its recipe's config (no unknown or mistyped field), and a student that
+    starts from a dialogue teacher's adapter (init_adapter) has a teacher config with the same base, codes and LoRA
+    shapes, so the 8B chain that cannot run here at least fits together."""
+    from pathlib import Path
+
+    classes = _recipe_config_classes()
+    configs = {}
+    for path in sorted((Path(__file__).parents[2] / "recipes" / "configs").glob("*.yaml")):
+        kind = next(k for k in classes if path.stem.startswith(k))
+        configs[path.stem] = load_config(classes[kind], ["--config", str(path)])
+    assert {"sft_conkd_redial_8b_qlora", "dialogue_teacher_redial_8b", "sft_conkd_inspired_8b_qlora"} <= configs.keys()
+    teachers = {f"{c.out}/adapter": c for name, c in configs.items() if name.startswith("dialogue_teacher")}
+    starting = [c for c in configs.values() if getattr(c, "init_adapter", None)]
+    assert len(starting) >= 2
+    for student in starting:
+        teacher = teachers[student.init_adapter]
+        assert student.init_adapter == student.dialogue_teacher
+        for field in ("dataset", "base_model", "codes", "lora_r", "lora_alpha", "load_in_4bit"):
+            assert getattr(student, field) == getattr(teacher, field), (student.out, field)

@@ -89,6 +89,42 @@ def test_qlora_path_trains_on_cpu(student_values, tmp_path):
     assert config["peft_type"] == "LORA"
 
 
+class StartingAdapter(TrainerCallback):
+    """Keeps the adapter weights (as PEFT saves them) the model has when training begins."""
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        from peft import get_peft_model_state_dict
+        self.weights = {k: v.detach().clone() for k, v in get_peft_model_state_dict(model).items()}
+
+
+def test_lora_student_starts_from_the_dialogue_teachers_adapter(student_values, tmp_path):
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    from gencrs.errors import GencrsError
+
+    # a LoRA dialogue teacher: plain SFT (gamma 0) for 2 steps, so its lora_B is no longer the fresh init (zeros)
+    train_student(ConKDConfig(**student_values(tmp_path / "teacher", gamma=0.0, max_steps=2)))
+    adapter = tmp_path / "teacher" / "adapter"
+    teacher = load_file(adapter / "adapter_model.safetensors")
+    assert any("lora_B" in k and v.abs().sum() > 0 for k, v in teacher.items())
+
+    start = StartingAdapter()
+    train_student(ConKDConfig(**student_values(tmp_path / "student", max_steps=2, init_adapter=str(adapter))), [start])
+    assert start.weights.keys() == teacher.keys()
+    assert all(torch.equal(start.weights[k], teacher[k]) for k in teacher)
+    student = load_file(tmp_path / "student" / "adapter" / "adapter_model.safetensors")
+    assert any(not torch.equal(student[k], teacher[k]) for k in teacher)  # and it trained from there
+
+    with pytest.raises(GencrsError, match="init_adapter .* does not fit this run's LoRA settings"):
+        train_student(ConKDConfig(**student_values(tmp_path / "r8", lora_r=8, init_adapter=str(adapter))))
+    with pytest.raises(GencrsError, match="init_adapter .* over base_model"):
+        train_student(ConKDConfig(**student_values(tmp_path / "other", init_adapter=str(adapter),
+                                                   base_model=student_values(None)["dialogue_teacher"])))
+    with pytest.raises(GencrsError, match="init_adapter needs finetune=lora"):
+        train_student(ConKDConfig(**student_values(tmp_path / "full", finetune="full", init_adapter=str(adapter))))
+
+
 KILL_SCRIPT = """
 import logging, os, signal, sys
 from transformers import TrainerCallback
