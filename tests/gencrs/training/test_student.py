@@ -97,7 +97,7 @@ class StartingAdapter(TrainerCallback):
         self.weights = {k: v.detach().clone() for k, v in get_peft_model_state_dict(model).items()}
 
 
-def test_lora_student_starts_from_the_dialogue_teachers_adapter(student_values, tmp_path):
+def test_lora_student_starts_from_the_dialogue_teachers_adapter(student_values, student_parts, tmp_path):
     from peft import get_peft_model_state_dict
     from safetensors.torch import load_file
 
@@ -120,7 +120,7 @@ def test_lora_student_starts_from_the_dialogue_teachers_adapter(student_values, 
         train_student(ConKDConfig(**student_values(tmp_path / "r8", lora_r=8, init_adapter=str(adapter))))
     with pytest.raises(GencrsError, match="init_adapter .* over base_model"):
         train_student(ConKDConfig(**student_values(tmp_path / "other", init_adapter=str(adapter),
-                                                   base_model=student_values(None)["dialogue_teacher"])))
+                                                   base_model=student_parts["dialogue_teacher"])))
     with pytest.raises(GencrsError, match="init_adapter needs finetune=lora"):
         train_student(ConKDConfig(**student_values(tmp_path / "full", finetune="full", init_adapter=str(adapter))))
 
