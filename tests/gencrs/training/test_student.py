@@ -98,7 +98,6 @@ class StartingAdapter(TrainerCallback):
 
 
 def test_lora_student_starts_from_the_dialogue_teachers_adapter(student_values, student_parts, tmp_path):
-    from peft import get_peft_model_state_dict
     from safetensors.torch import load_file
 
     from gencrs.errors import GencrsError
