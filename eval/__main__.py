@@ -1,5 +1,5 @@
 """python -m eval run --model DIR|baseline:popularity --dataset redial --split test --protocol unicrs [--generate ...]
-   python -m eval compare RUN_A RUN_B [--k 1]   (paired: exact McNemar test on Recall@k hits)"""
+   python -m eval compare RUN_A RUN_B [--k 1] [--labels all|new|repeated]   (paired: exact McNemar test on Recall@k hits)"""
 
 import argparse
 import dataclasses
@@ -37,11 +37,13 @@ def main(argv=None) -> int:
     pair.add_argument("run_a", help="an `eval run` output directory")
     pair.add_argument("run_b", help="another, over the same dataset, split, protocol and limit")
     pair.add_argument("--k", type=int, default=1)
+    pair.add_argument("--labels", default="all", choices=["all", "new", "repeated"],
+                      help="compare on every instance, or only on labels the context has not / has already mentioned")
     args = parser.parse_args(argv)
     try:
         if args.command == "compare":
             from eval.compare import compare
-            result = compare(args.run_a, args.run_b, args.k)
+            result = compare(args.run_a, args.run_b, args.k, args.labels)
         else:
             result = evaluate(EvalConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(EvalConfig)}))
     except (GencrsError, ValueError, OSError) as e:

@@ -1,7 +1,7 @@
 """Paired comparison of two evaluation runs on the same instances: Recall@k hits of each, the discordant counts (hit by
 one run only) and the exact two-sided McNemar test on them (a binomial test of the discordant split against 1/2).
 
-    python -m eval compare runs/eval/A runs/eval/B [--k 1]
+    python -m eval compare runs/eval/A runs/eval/B [--k 1] [--labels all|new|repeated]
 
 Both runs must have ranked the same dataset, split, protocol and limit; the instances are rebuilt from the data as
 `eval run` built them.
@@ -15,7 +15,7 @@ from scipy.stats import binomtest
 from gencrs.data import load_dataset
 from gencrs.errors import GencrsError
 from eval.metrics import dedupe
-from eval.protocols import select_instances
+from eval.protocols import LABEL_KINDS, label_kind, select_instances
 
 SAME = ("dataset", "split", "protocol", "limit")
 
@@ -49,7 +49,9 @@ def hits_at_k(rankings: dict[str, list[str]], instances, k: int, source: Path) -
     return [i.label in dedupe(rankings[i.context.key])[:k] for i in instances]
 
 
-def compare(run_a: str, run_b: str, k: int = 1) -> dict:
+def compare(run_a: str, run_b: str, k: int = 1, labels: str = "all") -> dict:
+    if labels not in ("all", *LABEL_KINDS):
+        raise GencrsError(f"labels: '{labels}' is not one of all, {', '.join(LABEL_KINDS)}")
     (config_a, rankings_a), (config_b, rankings_b) = read_run(Path(run_a)), read_run(Path(run_b))
     differ = [f"{field} ({config_a.get(field)!r} vs {config_b.get(field)!r})" for field in SAME
               if config_a.get(field) != config_b.get(field)]
@@ -57,11 +59,12 @@ def compare(run_a: str, run_b: str, k: int = 1) -> dict:
         raise GencrsError(f"{run_a} and {run_b} ranked different instances: {', '.join(differ)}")
     dataset = load_dataset(config_a["dataset"], data_dir=config_a.get("data_dir"))
     instances = select_instances(dataset, config_a["split"], config_a["protocol"], config_a.get("limit"))
+    instances = [i for i in instances if labels in ("all", label_kind(i))]
     hits_a = hits_at_k(rankings_a, instances, k, Path(run_a))
     hits_b = hits_at_k(rankings_b, instances, k, Path(run_b))
     only_a = sum(a and not b for a, b in zip(hits_a, hits_b))
     only_b = sum(b and not a for a, b in zip(hits_a, hits_b))
-    return {"a": run_a, "b": run_b, "k": k, "instances": len(instances),
+    return {"a": run_a, "b": run_b, "k": k, "labels": labels, "instances": len(instances),
             f"recall@{k}_a": sum(hits_a) / max(len(instances), 1), f"recall@{k}_b": sum(hits_b) / max(len(instances), 1),
             "hits_a": sum(hits_a), "hits_b": sum(hits_b), "only_a": only_a, "only_b": only_b,
             "mcnemar_p": mcnemar_exact(only_a, only_b)}

@@ -6,6 +6,7 @@ from gencrs.data import Dataset, build_examples
 from gencrs.format import render_mentions
 
 PROTOCOLS = ("unicrs", "recommender")
+LABEL_KINDS = ("new", "repeated")  # a label the context has not mentioned / has already mentioned
 
 
 @dataclass
@@ -46,6 +47,11 @@ def recommender_instances(dataset: Dataset, split: str) -> list[Instance]:
             context = Context(ex.key, ex.context, ex.context_items, list(ex.context_items))
             instances.extend(Instance(context, item) for item in ex.targets)
     return instances
+
+
+def label_kind(instance: Instance) -> str:
+    """'repeated' when the context already mentions the label (only the unicrs protocol has such labels), else 'new'."""
+    return "repeated" if instance.label in instance.context.items else "new"
 
 
 def build_instances(dataset: Dataset, split: str, protocol: str) -> list[Instance]:

@@ -31,6 +31,12 @@ def format_report(result: dict) -> str:
         f"{result['instances']} instances over {result['contexts']} contexts ({result['seconds']} s). Protocol: eval/README.md.", "",
         "| metric | value |", "|---|---|", *rows, "", "![Recall@k](recall_at_k.png)", "",
     ]
+    if "by_label" in result:
+        lines += ["## By label (new: not mentioned in the context; repeated: already mentioned)", "",
+                  "| labels | instances | recall@1 | recall@10 | recall@50 |", "|---|---|---|---|---|"]
+        lines += [f"| {kind} | {m['instances']} | {m['recall@1']:.4f} | {m['recall@10']:.4f} | {m['recall@50']:.4f} |"
+                  for kind, m in result["by_label"].items()]
+        lines += [""]
     if "generation" in result:
         lines += ["## Generated turns", "", "| metric | value |", "|---|---|"]
         lines += [f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in result["generation"].items()]

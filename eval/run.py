@@ -14,7 +14,7 @@ from gencrs.data import build_examples, load_dataset
 from gencrs.format import assistant_turn, render_mentions
 from gencrs.io import atomic_write_json, atomic_write_text
 from eval import metrics as M
-from eval.protocols import Context, contexts_of, select_instances
+from eval.protocols import LABEL_KINDS, Context, contexts_of, label_kind, select_instances
 from eval.recommenders import load_recommender
 
 log = logging.getLogger(__name__)
@@ -144,6 +144,9 @@ def evaluate(cfg: EvalConfig) -> dict:
     labels = [i.label for i in instances]
     result = {"model": cfg.model, "dataset": dataset.name, "split": cfg.split, "protocol": cfg.protocol,
               "contexts": len(contexts), **M.ranking_metrics(rankings, labels)}
+    kinds = [label_kind(i) for i in instances]
+    result["by_label"] = {kind: M.ranking_metrics([r for r, k in zip(rankings, kinds) if k == kind],
+                                                  [l for l, k in zip(labels, kinds) if k == kind]) for kind in LABEL_KINDS}
     if hasattr(recommender, "invalid_beams"):  # counted over the contexts ranked in this process
         result["invalid_ranked_sequences"] = recommender.invalid_beams
     curve = M.recall_curve(rankings, labels, cfg.k)

@@ -47,6 +47,19 @@ def test_paired_counts_agree_with_each_runs_metrics(two_runs):
     assert compare(co, pop, k=10)["only_a"] == compare(pop, co, k=10)["only_b"]
 
 
+def test_comparing_new_or_repeated_labels_splits_the_instances(two_runs):
+    (pop, _), (co, co_metrics) = two_runs["popularity", "unicrs"], two_runs["cooccurrence", "unicrs"]
+    every, new, repeated = (compare(pop, co, k=10, labels=labels) for labels in ("all", "new", "repeated"))
+    assert new["instances"] > 0 and repeated["instances"] > 0
+    for field in ("instances", "hits_a", "hits_b", "only_a", "only_b"):
+        assert new[field] + repeated[field] == every[field]
+    for kind, result in (("new", new), ("repeated", repeated)):
+        assert result["instances"] == co_metrics["by_label"][kind]["instances"]
+        assert result["hits_b"] == round(co_metrics["by_label"][kind]["recall@10"] * result["instances"])
+    with pytest.raises(GencrsError, match="labels: 'old'"):
+        compare(pop, co, labels="old")
+
+
 def test_a_run_against_itself_has_no_discordant_pairs(two_runs):
     run, metrics = two_runs["cooccurrence", "unicrs"]
     result = compare(run, run, k=10)

@@ -1,4 +1,4 @@
-from eval.protocols import build_instances, contexts_of
+from eval.protocols import build_instances, contexts_of, label_kind
 from gencrs.data.schema import Dataset, Dialogue, Item, Turn
 from gencrs.format import mention
 
@@ -20,6 +20,12 @@ def test_unicrs_both_roles_every_mentioned_item():
         ("d1:1", "b"), ("d1:1", "a"), ("d1:2", "b"), ("d1:2", "c"), ("d1:3", "d")]
     assert all(not i.context.exclude for i in instances)
     assert instances[0].context.messages == [{"role": "user", "content": "I like A"}]
+
+
+def test_a_label_the_context_already_mentions_is_repeated():
+    kinds = [label_kind(i) for i in build_instances(toy(), "test", "unicrs")]
+    assert kinds == ["new", "repeated", "repeated", "new", "new"]
+    assert {label_kind(i) for i in build_instances(toy(), "test", "recommender")} == {"new"}
 
 
 def test_recommender_assistant_targets_only_and_excludes_context_items():
