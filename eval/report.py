@@ -25,7 +25,7 @@ def write_report(out: Path, result: dict, curve: list[float]) -> None:
 
 
 def format_report(result: dict) -> str:
-    rows = [f"| {m} | {result[f'{m}@{k}']:.4f} |" for m in ("recall", "ndcg", "mrr") for k in (1, 10, 50) if f"{m}@{k}" in result]
+    rows = [f"| {m}@{k} | {result[f'{m}@{k}']:.4f} |" for m in ("recall", "ndcg", "mrr") for k in (1, 10, 50) if f"{m}@{k}" in result]
     lines = [
         f"# {result['model']} — {result['dataset']} {result['split']}, protocol `{result['protocol']}`", "",
         f"{result['instances']} instances over {result['contexts']} contexts ({result['seconds']} s). Protocol: eval/README.md.", "",
@@ -35,7 +35,7 @@ def format_report(result: dict) -> str:
         lines += ["## By label (new: not mentioned in the context; repeated: already mentioned)", "",
                   "| labels | instances | recall@1 | recall@10 | recall@50 |", "|---|---|---|---|---|"]
         lines += [f"| {kind} | {m['instances']} | {m['recall@1']:.4f} | {m['recall@10']:.4f} | {m['recall@50']:.4f} |"
-                  for kind, m in result["by_label"].items()]
+                  for kind, m in result["by_label"].items() if m["instances"]]
         lines += [""]
     if "generation" in result:
         lines += ["## Generated turns", "", "| metric | value |", "|---|---|"]

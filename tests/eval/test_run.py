@@ -18,7 +18,8 @@ def test_popularity_numbers_are_stable_and_cooccurrence_beats_them(shared_data, 
                              out=str(tmp_path / "co")))
     assert co["recall@10"] > results[0]["recall@10"]
     out = tmp_path / "pop0"
-    assert (out / "recall_at_k.png").stat().st_size > 1000 and "recall" in (out / "report.md").read_text()
+    assert (out / "recall_at_k.png").stat().st_size > 1000 and "| recall@1 |" in (out / "report.md").read_text()
+    assert "| repeated |" in (out / "report.md").read_text()
     assert len((out / "predictions.jsonl").read_text().splitlines()) == results[0]["contexts"]
 
 
