@@ -4,8 +4,9 @@
         rec_teacher=runs/rec_teacher_redial/teacher dataset=redial max_length=512 \
         out=runs/dialogue_teacher_redial_full/teacher_cache_512
 
-The student (gencrs.training.student) reads <dialogue_teacher>/../teacher_cache_<max_length> unless told otherwise, and
-uses a cache only when its fingerprint (teachers, max_length, top_k, records) matches its own run.
+The student (gencrs.training.student) reads <dialogue_teacher>/../teacher_cache_<max_length> unless told otherwise
+(..._context_items with rec_exclude_context=false), and uses a cache only when its fingerprint (teachers, max_length,
+top_k, records, rec_exclude_context) matches its own run.
 """
 
 import sys
@@ -26,6 +27,7 @@ class CacheConfig:
     max_length: int = 384
     batch_size: int = 16
     top_k: int = 32
+    rec_exclude_context: bool = True  # the rec teacher's target distribution leaves out the context's items
 
 
 def cache_outputs(cfg: CacheConfig) -> dict:
@@ -36,8 +38,10 @@ def cache_outputs(cfg: CacheConfig) -> dict:
     dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir)
     model, tokenizer, codebook, rec, examples = load_teachers(cfg.dialogue_teacher, cfg.rec_teacher, dataset, cfg.split)
     records = sft_records(dataset, cfg.split, codebook, tokenizer, cfg.max_length)
-    keys, rows = compute_teacher_outputs(model, tokenizer, rec, codebook, examples, records, cfg.batch_size, cfg.top_k)
-    fingerprint = cache_fingerprint(cfg.dialogue_teacher, cfg.rec_teacher, cfg.max_length, cfg.top_k, records)
+    keys, rows = compute_teacher_outputs(model, tokenizer, rec, codebook, examples, records, cfg.batch_size, cfg.top_k,
+                                         cfg.rec_exclude_context)
+    fingerprint = cache_fingerprint(cfg.dialogue_teacher, cfg.rec_teacher, cfg.max_length, cfg.top_k, records,
+                                    cfg.rec_exclude_context)
     return TeacherCache(Path(cfg.out)).write(keys, rows, fingerprint)
 
 

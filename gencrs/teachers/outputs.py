@@ -6,7 +6,9 @@
   tokens, obtained from its item distribution by summing item probabilities along the trie given the gold prefix:
       P(code c at level l | gold c_1..c_{l-1}) = sum of P(item) over items with prefix (c_1..c_{l-1}, c) / the same sum
       over items with prefix (c_1..c_{l-1}).
-  Items already written earlier in the same span are excluded before normalizing (an item is not repeated).
+  Items already written earlier in the same span are excluded before normalizing (an item is not repeated), and so,
+  by default, are the items the context mentions: a target is never one of them, yet the teacher, trained on every
+  mention, puts much of its mass there (docs/training.md, "ReDial at CPU scale").
 Both can be computed online in the training step or cached on disk (float16 top-k + mass), `TeacherCache`.
 """
 
@@ -113,8 +115,12 @@ def online_dialogue_outputs(model, input_ids: torch.Tensor, attention_mask: torc
 
 
 def online_rec_outputs(rec_teacher, contexts, targets: list[list[str]], codebook: CodeBook) -> list[torch.Tensor]:
-    """Per example, the code distributions of its gold target span (zero rows when it has no target)."""
+    """Per example, the code distributions of its gold target span (zero rows when it has no target); a context's
+    `exclude` items get no probability."""
     probs = rec_teacher.item_probs(contexts)
+    index = {item: n for n, item in enumerate(rec_teacher.item_ids)}
+    for row, context in zip(probs, contexts):
+        row[[index[i] for i in context.exclude if i in index]] = 0
     codes = item_code_tensor(codebook, rec_teacher.item_ids)
     return [code_distributions(p, codes, [codebook.item_codes[t] for t in gold], codebook.codes_per_level)
             for p, gold in zip(probs, targets)]
@@ -145,10 +151,13 @@ def load_teachers(dialogue_teacher: str, rec_teacher: str, dataset, split: str =
     return model, tokenizer, codebook, RecTeacher.load(rec_teacher), examples
 
 
-def cache_fingerprint(dialogue_teacher: str, rec_teacher: str, max_length: int, top_k: int, records: list[dict]) -> str:
-    """What a teacher cache depends on: both teachers' files (path, size, mtime), max_length, top_k and the records."""
+def cache_fingerprint(dialogue_teacher: str, rec_teacher: str, max_length: int, top_k: int, records: list[dict],
+                      exclude_context: bool = True) -> str:
+    """What a teacher cache depends on: both teachers' files (path, size, mtime), max_length, top_k, the records and
+    whether the rec teacher's context items are excluded."""
     import hashlib
-    parts = [str(max_length), str(top_k), str(len(records)), records[-1]["key"] if records else ""]
+    parts = [str(max_length), str(top_k), str(len(records)), records[-1]["key"] if records else "",
+             f"exclude_context={exclude_context}"]
     for directory in (dialogue_teacher, rec_teacher):
         for path in sorted(Path(directory).glob("*")):
             if path.is_file():
@@ -158,12 +167,13 @@ def cache_fingerprint(dialogue_teacher: str, rec_teacher: str, max_length: int, 
 
 
 def compute_teacher_outputs(dialogue_model, tokenizer, rec_teacher, codebook: CodeBook, examples: dict, records: list[dict],
-                            batch_size: int = 16, top_k: int = 32) -> tuple[list[str], list[dict]]:
+                            batch_size: int = 16, top_k: int = 32, exclude_context: bool = True) -> tuple[list[str], list[dict]]:
     """Online outputs of both teachers for `records` (gencrs.training.records.sft_records); `examples` maps a record's
     key to its Example. Returns keys and per-record rows as TeacherCache stores them."""
     from tqdm.auto import tqdm
 
-    source = TeacherSource.from_teachers(records, examples, dialogue_model, rec_teacher, tokenizer, codebook, top_k)
+    source = TeacherSource.from_teachers(records, examples, dialogue_model, rec_teacher, tokenizer, codebook, top_k,
+                                         exclude_context)
     rec_teacher.prepare([source.context(i) for i in range(len(records))])  # embed all context texts in one pass
     rows = []
     for start in tqdm(range(0, len(records), batch_size), desc="teacher outputs", unit="batch"):
@@ -191,17 +201,20 @@ class TeacherSource:
 
     @classmethod
     def from_teachers(cls, records: list[dict], examples: dict, dialogue_model, rec_teacher, tokenizer,
-                      codebook: CodeBook, top_k: int) -> "TeacherSource":
+                      codebook: CodeBook, top_k: int, exclude_context: bool = True) -> "TeacherSource":
         code_ids = torch.tensor(tokenizer.convert_tokens_to_ids(codebook.all_tokens()))
         return cls(records, online={"examples": examples, "dialogue_model": dialogue_model.eval(), "rec": rec_teacher,
-                                    "codebook": codebook, "code_ids": code_ids, "top_k": top_k})
+                                    "codebook": codebook, "code_ids": code_ids, "top_k": top_k,
+                                    "exclude_context": exclude_context})
 
     def context(self, index: int):
-        """The recommendation teacher's view of a training record: its context messages and items."""
+        """The recommendation teacher's view of a training record: its context messages and items, and the items its
+        distribution leaves out (the context's, unless exclude_context is off)."""
         from eval.protocols import Context
         key = self.records[index]["key"]
         example = self.online["examples"][key]
-        return Context(key, example.context, example.context_items, [])
+        exclude = list(example.context_items) if self.online["exclude_context"] else []
+        return Context(key, example.context, example.context_items, exclude)
 
     def rows(self, indices: list[int], inputs: dict, labels: torch.Tensor) -> list[dict]:
         keys = [self.records[i]["key"] for i in indices]

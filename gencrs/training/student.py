@@ -21,7 +21,8 @@ class ConKDConfig(SFTRunConfig):
     dialogue_teacher: str = "runs/dialogue_teacher_synthetic/model"  # trained by recipes/train_dialogue_teacher.py
     rec_teacher: str = "runs/rec_teacher_synthetic/teacher"  # trained by recipes/train_rec_teacher.py
     teacher_outputs: str = "cache"  # cache | online
-    teacher_cache: str | None = None  # default: <dialogue_teacher>/../teacher_cache_<max_length>
+    teacher_cache: str | None = None  # default: <dialogue_teacher>/../teacher_cache_<max_length>[_context_items]
+    rec_exclude_context: bool = True  # the rec teacher's target distribution leaves out the context's items
     gamma: float = 0.5  # weight of distillation against NLL (ConKD: 0.4-0.6); 0 = plain SFT
     gate: str = "hard"  # hard: lambda = 1[mass >= eta] | soft: lambda = mass | none: dialogue teacher only
     eta: float = 0.5  # hard-gate threshold on the dialogue teacher's item-token mass (ConKD: 0.3-0.6)
@@ -29,7 +30,8 @@ class ConKDConfig(SFTRunConfig):
 
 
 def teacher_cache_dir(cfg: ConKDConfig) -> Path:
-    return Path(cfg.teacher_cache or Path(cfg.dialogue_teacher).parent / f"teacher_cache_{cfg.max_length}")
+    suffix = "" if cfg.rec_exclude_context else "_context_items"
+    return Path(cfg.teacher_cache or Path(cfg.dialogue_teacher).parent / f"teacher_cache_{cfg.max_length}{suffix}")
 
 
 def check_config(cfg: ConKDConfig) -> None:
@@ -61,7 +63,8 @@ def build_teacher_cache(cfg: ConKDConfig, dataset, records: list[dict], tokenize
 
     log.info("building the teacher cache %s from %s and %s", teacher_cache_dir(cfg), cfg.dialogue_teacher, cfg.rec_teacher)
     model, rec, examples = load_teachers_for(cfg, dataset)
-    keys, rows = compute_teacher_outputs(model, tokenizer, rec, codebook, examples, records, top_k=cfg.top_k)
+    keys, rows = compute_teacher_outputs(model, tokenizer, rec, codebook, examples, records, top_k=cfg.top_k,
+                                         exclude_context=cfg.rec_exclude_context)
     stats = TeacherCache(teacher_cache_dir(cfg)).write(keys, rows, fingerprint)
     log.info("teacher cache: %d examples, %.0f bytes per example", stats["examples"], stats["bytes_per_example"])
 
@@ -80,7 +83,8 @@ def teachers_for(cfg: ConKDConfig):
             cache = teacher_cache_dir(cfg)
             with PartialState().main_process_first():  # one process builds it, the others then read it
                 found = TeacherCache(cache).fingerprint()
-                expected = cache_fingerprint(cfg.dialogue_teacher, cfg.rec_teacher, cfg.max_length, cfg.top_k, records)
+                expected = cache_fingerprint(cfg.dialogue_teacher, cfg.rec_teacher, cfg.max_length, cfg.top_k, records,
+                                             cfg.rec_exclude_context)
                 if found != expected:
                     if found is not None:
                         log.info("teacher cache %s was computed from other teachers or settings: rebuilding", cache)
@@ -88,7 +92,8 @@ def teachers_for(cfg: ConKDConfig):
             kwargs["teachers"] = TeacherSource.from_cache(records, cache)
         else:
             model, rec, examples = load_teachers_for(cfg, dataset)
-            kwargs["teachers"] = TeacherSource.from_teachers(records, examples, model, rec, tokenizer, codebook, cfg.top_k)
+            kwargs["teachers"] = TeacherSource.from_teachers(records, examples, model, rec, tokenizer, codebook, cfg.top_k,
+                                                             cfg.rec_exclude_context)
         return kwargs
 
     return make

@@ -1,19 +1,23 @@
-"""Cached teacher outputs equal the online ones within float16 tolerance (real tiny dialogue model, real R-GCN
-teacher, synthetic data; untrained weights are enough for agreement)."""
+"""Cached teacher outputs equal the online ones within float16 tolerance, and the rec teacher's target distribution
+leaves out the context's items (real tiny dialogue model, real R-GCN teacher, synthetic data; untrained weights are
+enough for both)."""
 
+import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from gencrs.data import build_examples
 from gencrs.kg import build_kg
-from gencrs.teachers.outputs import TeacherCache, compute_teacher_outputs
+from eval.protocols import Context
+from gencrs.teachers.outputs import TeacherCache, compute_teacher_outputs, online_rec_outputs
 from gencrs.teachers.rec import RecTeacher, RecTeacherModel
 from gencrs.training.model import ensure_extended
 from gencrs.training.records import sft_records
 from tokenizer_ext import CodeBook
 
 
-def test_cached_equals_online(tiny_base, synthetic, tmp_path):
+@pytest.fixture(scope="module")
+def teachers(tiny_base, synthetic):
     items = list(synthetic.catalog)
     codebook = CodeBook(3, 8, {item: (n // 64, (n // 8) % 8, n % 8) for n, item in enumerate(items)})
     tokenizer = AutoTokenizer.from_pretrained(tiny_base)
@@ -24,6 +28,11 @@ def test_cached_equals_online(tiny_base, synthetic, tmp_path):
     rec = RecTeacher(RecTeacherModel(kg, items), kg, items, encoder=None)
     examples = {e.key: e for e in build_examples(synthetic, "train")}
     records = sft_records(synthetic, "train", codebook, tokenizer, 256)[:24]
+    return model, tokenizer, rec, codebook, examples, records
+
+
+def test_cached_equals_online(teachers, tmp_path):
+    model, tokenizer, rec, codebook, examples, records = teachers
     keys, online = compute_teacher_outputs(model, tokenizer, rec, codebook, examples, records, batch_size=8, top_k=16)
     assert any(len(r["rec"]) for r in online) and any(not len(r["rec"]) for r in online)
     stats = TeacherCache(tmp_path).write(keys, online)
@@ -37,3 +46,32 @@ def test_cached_equals_online(tiny_base, synthetic, tmp_path):
         if len(row["rec"]):
             torch.testing.assert_close(row["rec"].sum(-1), torch.ones(len(row["rec"])))
     assert stats["bytes_per_example"] < 16 * 1024
+
+
+def test_rec_distribution_leaves_out_the_excluded_items(teachers):
+    _, _, rec, codebook, examples, _ = teachers
+    example = next(e for e in examples.values() if e.targets and e.context_items)
+    gold = example.targets[0]
+    first = codebook.item_codes[gold][0]
+    other_first = [i for i in rec.item_ids if codebook.item_codes[i][0] != first]
+    keep_all = Context("k", example.context, example.context_items, [])
+    leave_out = Context("k", example.context, example.context_items, other_first)
+    spread, focused = (online_rec_outputs(rec, [c], [[gold]], codebook)[0] for c in (keep_all, leave_out))
+    assert spread[0, first] < 0.9  # the untrained teacher spreads over the first-level codes
+    assert focused[0, first] == pytest.approx(1.0)  # every item left with mass starts with the gold code
+    assert torch.allclose(spread[1:], focused[1:])  # deeper levels condition on the gold prefix anyway
+
+
+def test_excluding_context_items_changes_only_examples_with_context_items(teachers):
+    model, tokenizer, rec, codebook, examples, records = teachers
+    rows = {flag: compute_teacher_outputs(model, tokenizer, rec, codebook, examples, records, batch_size=8, top_k=16,
+                                          exclude_context=flag)[1] for flag in (True, False)}
+    changed = 0
+    for record, with_exclusion, without in zip(records, rows[True], rows[False]):
+        example = examples[record["key"]]
+        torch.testing.assert_close(with_exclusion["mass"], without["mass"])
+        if example.context_items and example.targets:
+            changed += not torch.allclose(with_exclusion["rec"], without["rec"])
+        else:
+            assert torch.equal(with_exclusion["rec"], without["rec"])
+    assert changed > 0
