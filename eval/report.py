@@ -30,6 +30,7 @@ def format_report(result: dict) -> str:
         f"# {result['model']} — {result['dataset']} {result['split']}, protocol `{result['protocol']}`", "",
         f"{result['instances']} instances over {result['contexts']} contexts ({result['seconds']} s). Protocol: eval/README.md.", "",
         "| metric | value |", "|---|---|", *rows, "", "![Recall@k](recall_at_k.png)", "",
+        f"Share of contexts whose first-ranked item the context already mentions: {result['first_ranked_in_context']:.3f}.", "",
     ]
     if "by_label" in result:
         lines += ["## By label (new: not mentioned in the context; repeated: already mentioned)", "",

@@ -144,6 +144,8 @@ def evaluate(cfg: EvalConfig) -> dict:
     labels = [i.label for i in instances]
     result = {"model": cfg.model, "dataset": dataset.name, "split": cfg.split, "protocol": cfg.protocol,
               "contexts": len(contexts), **M.ranking_metrics(rankings, labels)}
+    firsts = [store.rows[c.key]["ranking"][:1] for c in contexts]
+    result["first_ranked_in_context"] = sum(f[0] in c.items for f, c in zip(firsts, contexts) if f) / max(len(contexts), 1)
     kinds = [label_kind(i) for i in instances]
     result["by_label"] = {kind: M.ranking_metrics([r for r, k in zip(rankings, kinds) if k == kind],
                                                   [l for l, k in zip(labels, kinds) if k == kind]) for kind in LABEL_KINDS}

@@ -4,8 +4,9 @@ import sys
 
 import pytest
 
-from eval.protocols import Context
+from eval.protocols import Context, contexts_of, select_instances
 from eval.run import EvalConfig, JsonlResume, evaluate, run_ranking
+from gencrs.data import load_dataset
 
 
 def test_popularity_numbers_are_stable_and_cooccurrence_beats_them(shared_data, tmp_path):
@@ -21,6 +22,17 @@ def test_popularity_numbers_are_stable_and_cooccurrence_beats_them(shared_data, 
     assert (out / "recall_at_k.png").stat().st_size > 1000 and "| recall@1 |" in (out / "report.md").read_text()
     assert "| repeated |" in (out / "report.md").read_text()
     assert len((out / "predictions.jsonl").read_text().splitlines()) == results[0]["contexts"]
+
+
+def test_first_ranked_in_context_is_the_share_of_contexts_that_mention_the_first_item(shared_data, tmp_path):
+    result = {protocol: evaluate(EvalConfig(model="baseline:popularity", dataset="redial", protocol=protocol, limit=500,
+                                            data_dir=str(shared_data), out=str(tmp_path / protocol)))
+              for protocol in ("unicrs", "recommender")}
+    most_popular = json.loads((tmp_path / "unicrs" / "predictions.jsonl").read_text().splitlines()[0])["ranking"][0]
+    contexts = contexts_of(select_instances(load_dataset("redial", data_dir=str(shared_data)), "test", "unicrs", 500))
+    share = sum(most_popular in c.items for c in contexts) / len(contexts)
+    assert 0 < result["unicrs"]["first_ranked_in_context"] == pytest.approx(share)
+    assert result["recommender"]["first_ranked_in_context"] == 0  # the protocol removes the context's items
 
 
 class Counting:
