@@ -30,7 +30,9 @@ def format_report(result: dict) -> str:
         f"# {result['model']} — {result['dataset']} {result['split']}, protocol `{result['protocol']}`", "",
         f"{result['instances']} instances over {result['contexts']} contexts ({result['seconds']} s). Protocol: eval/README.md.", "",
         "| metric | value |", "|---|---|", *rows, "", "![Recall@k](recall_at_k.png)", "",
-        f"Share of contexts whose first-ranked item the context already mentions: {result['first_ranked_in_context']:.3f}.", "",
+        f"First-ranked items: {result['distinct_first_ranked']} distinct, the most frequent first in "
+        f"{result['most_frequent_first_ranked_share']:.1%} of contexts; one the context already mentions in "
+        f"{result['first_ranked_in_context']:.1%}.", "",
     ]
     if "by_label" in result:
         lines += ["## By label (new: not mentioned in the context; repeated: already mentioned)", "",

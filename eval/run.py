@@ -5,6 +5,7 @@ import json
 import logging
 import os
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -145,7 +146,10 @@ def evaluate(cfg: EvalConfig) -> dict:
     result = {"model": cfg.model, "dataset": dataset.name, "split": cfg.split, "protocol": cfg.protocol,
               "contexts": len(contexts), **M.ranking_metrics(rankings, labels)}
     firsts = [store.rows[c.key]["ranking"][:1] for c in contexts]
+    first_counts = Counter(f[0] for f in firsts if f)
     result["first_ranked_in_context"] = sum(f[0] in c.items for f, c in zip(firsts, contexts) if f) / max(len(contexts), 1)
+    result["distinct_first_ranked"] = len(first_counts)
+    result["most_frequent_first_ranked_share"] = max(first_counts.values(), default=0) / max(len(contexts), 1)
     kinds = [label_kind(i) for i in instances]
     result["by_label"] = {kind: M.ranking_metrics([r for r, k in zip(rankings, kinds) if k == kind],
                                                   [l for l, k in zip(labels, kinds) if k == kind]) for kind in LABEL_KINDS}

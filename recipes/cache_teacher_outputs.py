@@ -5,7 +5,7 @@
         out=runs/dialogue_teacher_redial_full/teacher_cache_512
 
 The student (gencrs.training.student) reads <dialogue_teacher>/../teacher_cache_<max_length> unless told otherwise
-(..._context_items with rec_exclude_context=false), and uses a cache only when its fingerprint (teachers, max_length,
+(..._exclude_context with rec_exclude_context=true), and uses a cache only when its fingerprint (teachers, max_length,
 top_k, records, rec_exclude_context) matches its own run.
 """
 
@@ -27,7 +27,7 @@ class CacheConfig:
     max_length: int = 384
     batch_size: int = 16
     top_k: int = 32
-    rec_exclude_context: bool = True  # the rec teacher's target distribution leaves out the context's items
+    rec_exclude_context: bool = False  # the rec teacher's target distribution leaves out the context's items
 
 
 def cache_outputs(cfg: CacheConfig) -> dict:

@@ -6,9 +6,8 @@
   tokens, obtained from its item distribution by summing item probabilities along the trie given the gold prefix:
       P(code c at level l | gold c_1..c_{l-1}) = sum of P(item) over items with prefix (c_1..c_{l-1}, c) / the same sum
       over items with prefix (c_1..c_{l-1}).
-  Items already written earlier in the same span are excluded before normalizing (an item is not repeated), and so,
-  by default, are the items the context mentions: a target is never one of them, yet the teacher, trained on every
-  mention, puts much of its mass there (docs/training.md, "ReDial at CPU scale").
+  Items already written earlier in the same span are excluded before normalizing (an item is not repeated), and
+  with exclude_context so are the items the context mentions (a target never is one of them).
 Both can be computed online in the training step or cached on disk (float16 top-k + mass), `TeacherCache`.
 """
 
@@ -152,12 +151,12 @@ def load_teachers(dialogue_teacher: str, rec_teacher: str, dataset, split: str =
 
 
 def cache_fingerprint(dialogue_teacher: str, rec_teacher: str, max_length: int, top_k: int, records: list[dict],
-                      exclude_context: bool = True) -> str:
+                      exclude_context: bool = False) -> str:
     """What a teacher cache depends on: both teachers' files (path, size, mtime), max_length, top_k, the records and
     whether the rec teacher's context items are excluded."""
     import hashlib
-    parts = [str(max_length), str(top_k), str(len(records)), records[-1]["key"] if records else "",
-             f"exclude_context={exclude_context}"]
+    parts = [str(max_length), str(top_k), str(len(records)), records[-1]["key"] if records else ""]
+    parts += ["exclude_context"] if exclude_context else []  # absent when off: caches built before the option stay valid
     for directory in (dialogue_teacher, rec_teacher):
         for path in sorted(Path(directory).glob("*")):
             if path.is_file():
@@ -167,7 +166,7 @@ def cache_fingerprint(dialogue_teacher: str, rec_teacher: str, max_length: int, 
 
 
 def compute_teacher_outputs(dialogue_model, tokenizer, rec_teacher, codebook: CodeBook, examples: dict, records: list[dict],
-                            batch_size: int = 16, top_k: int = 32, exclude_context: bool = True) -> tuple[list[str], list[dict]]:
+                            batch_size: int = 16, top_k: int = 32, exclude_context: bool = False) -> tuple[list[str], list[dict]]:
     """Online outputs of both teachers for `records` (gencrs.training.records.sft_records); `examples` maps a record's
     key to its Example. Returns keys and per-record rows as TeacherCache stores them."""
     from tqdm.auto import tqdm
@@ -201,7 +200,7 @@ class TeacherSource:
 
     @classmethod
     def from_teachers(cls, records: list[dict], examples: dict, dialogue_model, rec_teacher, tokenizer,
-                      codebook: CodeBook, top_k: int, exclude_context: bool = True) -> "TeacherSource":
+                      codebook: CodeBook, top_k: int, exclude_context: bool = False) -> "TeacherSource":
         code_ids = torch.tensor(tokenizer.convert_tokens_to_ids(codebook.all_tokens()))
         return cls(records, online={"examples": examples, "dialogue_model": dialogue_model.eval(), "rec": rec_teacher,
                                     "codebook": codebook, "code_ids": code_ids, "top_k": top_k,
@@ -209,7 +208,7 @@ class TeacherSource:
 
     def context(self, index: int):
         """The recommendation teacher's view of a training record: its context messages and items, and the items its
-        distribution leaves out (the context's, unless exclude_context is off)."""
+        distribution leaves out (the context's with exclude_context, else none)."""
         from eval.protocols import Context
         key = self.records[index]["key"]
         example = self.online["examples"][key]

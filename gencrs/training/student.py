@@ -21,8 +21,8 @@ class ConKDConfig(SFTRunConfig):
     dialogue_teacher: str = "runs/dialogue_teacher_synthetic/model"  # trained by recipes/train_dialogue_teacher.py
     rec_teacher: str = "runs/rec_teacher_synthetic/teacher"  # trained by recipes/train_rec_teacher.py
     teacher_outputs: str = "cache"  # cache | online
-    teacher_cache: str | None = None  # default: <dialogue_teacher>/../teacher_cache_<max_length>[_context_items]
-    rec_exclude_context: bool = True  # the rec teacher's target distribution leaves out the context's items
+    teacher_cache: str | None = None  # default: <dialogue_teacher>/../teacher_cache_<max_length>[_exclude_context]
+    rec_exclude_context: bool = False  # the rec teacher's target distribution leaves out the context's items
     gamma: float = 0.5  # weight of distillation against NLL (ConKD: 0.4-0.6); 0 = plain SFT
     gate: str = "hard"  # hard: lambda = 1[mass >= eta] | soft: lambda = mass | none: dialogue teacher only
     eta: float = 0.5  # hard-gate threshold on the dialogue teacher's item-token mass (ConKD: 0.3-0.6)
@@ -30,7 +30,7 @@ class ConKDConfig(SFTRunConfig):
 
 
 def teacher_cache_dir(cfg: ConKDConfig) -> Path:
-    suffix = "" if cfg.rec_exclude_context else "_context_items"
+    suffix = "_exclude_context" if cfg.rec_exclude_context else ""
     return Path(cfg.teacher_cache or Path(cfg.dialogue_teacher).parent / f"teacher_cache_{cfg.max_length}{suffix}")
 
 

@@ -24,7 +24,7 @@ def test_popularity_numbers_are_stable_and_cooccurrence_beats_them(shared_data, 
     assert len((out / "predictions.jsonl").read_text().splitlines()) == results[0]["contexts"]
 
 
-def test_first_ranked_in_context_is_the_share_of_contexts_that_mention_the_first_item(shared_data, tmp_path):
+def test_first_ranked_items_in_context_and_how_varied(shared_data, tmp_path):
     result = {protocol: evaluate(EvalConfig(model="baseline:popularity", dataset="redial", protocol=protocol, limit=500,
                                             data_dir=str(shared_data), out=str(tmp_path / protocol)))
               for protocol in ("unicrs", "recommender")}
@@ -33,6 +33,8 @@ def test_first_ranked_in_context_is_the_share_of_contexts_that_mention_the_first
     share = sum(most_popular in c.items for c in contexts) / len(contexts)
     assert 0 < result["unicrs"]["first_ranked_in_context"] == pytest.approx(share)
     assert result["recommender"]["first_ranked_in_context"] == 0  # the protocol removes the context's items
+    assert result["unicrs"]["distinct_first_ranked"] == 1 and result["unicrs"]["most_frequent_first_ranked_share"] == 1
+    assert result["recommender"]["distinct_first_ranked"] > 1  # the most popular movie is excluded where mentioned
 
 
 class Counting:
