@@ -8,7 +8,7 @@ import logging
 import sys
 
 from gencrs.errors import GencrsError
-from eval.protocols import PROTOCOLS
+from eval.protocols import LABEL_KINDS, PROTOCOLS
 from eval.run import EvalConfig, evaluate
 
 
@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     pair.add_argument("run_a", help="an `eval run` output directory")
     pair.add_argument("run_b", help="another, over the same dataset, split, protocol and limit")
     pair.add_argument("--k", type=int, default=1)
-    pair.add_argument("--labels", default="all", choices=["all", "new", "repeated"],
+    pair.add_argument("--labels", default="all", choices=["all", *LABEL_KINDS],
                       help="compare on every instance, or only on labels the context has not / has already mentioned")
     args = parser.parse_args(argv)
     try:

@@ -34,12 +34,11 @@ def format_report(result: dict) -> str:
         f"{result['most_frequent_first_ranked_share']:.1%} of contexts; one the context already mentions in "
         f"{result['first_ranked_in_context']:.1%}.", "",
     ]
-    if "by_label" in result:
-        lines += ["## By label (new: not mentioned in the context; repeated: already mentioned)", "",
-                  "| labels | instances | recall@1 | recall@10 | recall@50 |", "|---|---|---|---|---|"]
-        lines += [f"| {kind} | {m['instances']} | {m['recall@1']:.4f} | {m['recall@10']:.4f} | {m['recall@50']:.4f} |"
-                  for kind, m in result["by_label"].items() if m["instances"]]
-        lines += [""]
+    lines += ["## By label (new: not mentioned in the context; repeated: already mentioned)", "",
+              "| labels | instances | recall@1 | recall@10 | recall@50 |", "|---|---|---|---|---|"]
+    lines += [f"| {kind} | {m['instances']} | {m['recall@1']:.4f} | {m['recall@10']:.4f} | {m['recall@50']:.4f} |"
+              for kind, m in result["by_label"].items() if m["instances"]]
+    lines += [""]
     if "generation" in result:
         lines += ["## Generated turns", "", "| metric | value |", "|---|---|"]
         lines += [f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in result["generation"].items()]
