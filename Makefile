@@ -31,9 +31,10 @@ demo: setup
 		recipes/sft_conkd.py
 
 # The ReDial CPU-scale chain of docs/training.md ("ReDial at CPU scale"): tiny base, semantic IDs, rec teacher, dialogue
-# teacher, then the ConKD student with its config's defaults (building the teacher cache) and its end-of-run evaluation. A part runs only when its
-# output is missing (order-only prerequisites: a rebuilt part does not retrain the parts after it), and a killed part
-# resumes from its checkpoints. 150 minutes on 2 CPU cores from an empty runs/: 75 the dialogue teacher, 64 the student.
+# teacher, then the ConKD student with its config's defaults (building the teacher cache) and its end-of-run
+# evaluation. A part runs only when its output is missing (order-only prerequisites: a rebuilt part does not retrain
+# the parts after it), and a killed part resumes from its checkpoints. 150 minutes on 2 CPU cores from an empty runs/:
+# 75 the dialogue teacher, 64 the student.
 REDIAL_STUDENT ?= runs/student_redial_fromdt_hard_g09_c5_e3
 redial: setup $(REDIAL_STUDENT)/summary.md
 
