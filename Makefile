@@ -49,7 +49,8 @@ runs/semantic_ids_redial/codes.json:
 runs/rec_teacher_redial/summary.json:
 	$(BIN)/python recipes/train_rec_teacher.py --config recipes/configs/rec_teacher_redial.yaml
 
-runs/dialogue_teacher_redial_full/summary.json: | runs/tiny_base_redial/gencrs_tiny_base.json runs/semantic_ids_redial/codes.json
+runs/dialogue_teacher_redial_full/summary.json: | runs/tiny_base_redial/gencrs_tiny_base.json \
+		runs/semantic_ids_redial/codes.json
 	$(BIN)/python recipes/train_dialogue_teacher.py --config recipes/configs/dialogue_teacher_redial.yaml
 
 $(REDIAL_STUDENT)/summary.md: | runs/dialogue_teacher_redial_full/summary.json runs/rec_teacher_redial/summary.json
