@@ -35,25 +35,30 @@ demo: setup
 # evaluation. A part runs only when its output is missing (order-only prerequisites: a rebuilt part does not retrain
 # the parts after it), and a killed part resumes from its checkpoints. 150 minutes on 2 CPU cores from an empty runs/:
 # 75 the dialogue teacher, 64 the student.
-REDIAL_STUDENT ?= runs/student_redial_fromdt_hard_g09_c5_e3
+# The paths come from the configs, so editing a config's path moves the target with it.
+config_value = $(shell sed -n 's/^$(2): *\([^ #]*\).*/\1/p' recipes/configs/$(1).yaml)
+REDIAL_BASE := $(call config_value,dialogue_teacher_redial,base_model)
+REDIAL_CODES := $(call config_value,dialogue_teacher_redial,codes)
+REDIAL_REC_TEACHER := $(call config_value,rec_teacher_redial,out)
+REDIAL_DIALOGUE_TEACHER := $(call config_value,dialogue_teacher_redial,out)
+REDIAL_STUDENT ?= $(call config_value,sft_conkd_redial_tiny,out)
 redial: setup $(REDIAL_STUDENT)/summary.md
 
 # A step budget, not a time budget: the base gets the same training on any machine.
-runs/tiny_base_redial/gencrs_tiny_base.json:
-	$(BIN)/python recipes/make_tiny_base.py dataset=redial out=runs/tiny_base_redial vocab_size=8000 \
+$(REDIAL_BASE)/gencrs_tiny_base.json:
+	$(BIN)/python recipes/make_tiny_base.py dataset=redial out=$(REDIAL_BASE) vocab_size=8000 \
 		pretrain_max_steps=100 pretrain_minutes=30
 
-runs/semantic_ids_redial/codes.json:
-	$(BIN)/python -m tokenizer_ext build --dataset redial --levels 3 --codes 256 --out runs/semantic_ids_redial
+$(REDIAL_CODES)/codes.json:
+	$(BIN)/python -m tokenizer_ext build --dataset redial --levels 3 --codes 256 --out $(REDIAL_CODES)
 
-runs/rec_teacher_redial/summary.json:
+$(REDIAL_REC_TEACHER)/summary.json:
 	$(BIN)/python recipes/train_rec_teacher.py --config recipes/configs/rec_teacher_redial.yaml
 
-runs/dialogue_teacher_redial_full/summary.json: | runs/tiny_base_redial/gencrs_tiny_base.json \
-		runs/semantic_ids_redial/codes.json
+$(REDIAL_DIALOGUE_TEACHER)/summary.json: | $(REDIAL_BASE)/gencrs_tiny_base.json $(REDIAL_CODES)/codes.json
 	$(BIN)/python recipes/train_dialogue_teacher.py --config recipes/configs/dialogue_teacher_redial.yaml
 
-$(REDIAL_STUDENT)/summary.md: | runs/dialogue_teacher_redial_full/summary.json runs/rec_teacher_redial/summary.json
+$(REDIAL_STUDENT)/summary.md: | $(REDIAL_DIALOGUE_TEACHER)/summary.json $(REDIAL_REC_TEACHER)/summary.json
 	$(BIN)/python recipes/sft_conkd.py --config recipes/configs/sft_conkd_redial_tiny.yaml out=$(REDIAL_STUDENT)
 
 test: setup
