@@ -36,7 +36,7 @@ demo: setup
 # the parts after it), and a killed part resumes from its checkpoints. 150 minutes on 2 CPU cores from an empty runs/:
 # 75 the dialogue teacher, 64 the student.
 # The paths come from the configs, so editing a config's path moves the target with it.
-config_value = $(shell sed -n 's/^$(2): *\([^ #]*\).*/\1/p' recipes/configs/$(1).yaml)
+config_value = $(shell sed -n 's/^$(2): *\([^ ]*\).*/\1/p' recipes/configs/$(1).yaml)
 REDIAL_BASE := $(call config_value,dialogue_teacher_redial,base_model)
 REDIAL_CODES := $(call config_value,dialogue_teacher_redial,codes)
 REDIAL_REC_TEACHER := $(call config_value,rec_teacher_redial,out)
