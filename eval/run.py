@@ -103,12 +103,18 @@ def run_generation(recommender, dataset, split: str, store: JsonlResume, batch_s
     return generation_metrics(dataset, examples, [store.rows[c.key] for c in contexts])
 
 
-def generation_metrics(dataset, examples, rows: list[dict]) -> dict:
-    from eval.generative import perplexity
+def response_items(dataset, rows: list[dict]) -> list[list[str]]:
+    """Per generated turn, the catalog items its response names, in order (titles mapped to ids, unknown titles dropped;
+    a title shared by several items maps to the first in catalog order)."""
     by_title = {}
     for item_id in dataset.catalog:
         by_title.setdefault(dataset.title(item_id), item_id)
-    named = [[by_title[t] for t in r["response_titles"] if t in by_title] for r in rows]
+    return [[by_title[t] for t in r["response_titles"] if t in by_title] for r in rows]
+
+
+def generation_metrics(dataset, examples, rows: list[dict]) -> dict:
+    from eval.generative import perplexity
+    named = response_items(dataset, rows)
     targets = [[i for i in r["target_items"] if i] for r in rows]
     references = [render_mentions(e.response.replace("<|item|>", "").replace("<|/item|>", ""), dataset.title) for e in examples]
     hypotheses = [r["response"] for r in rows]

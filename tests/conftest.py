@@ -43,6 +43,32 @@ def tiny_base(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def synthetic_generative(tiny_base, synthetic, tmp_path_factory) -> dict:
+    """The tiny base extended with a hand-made 3x8 code table over the synthetic catalog and saved as a full model
+    directory (codes.json and catalog beside it): a real, untrained generative recommender."""
+    import json
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from gencrs.training.model import ensure_extended, save_model_meta
+    from tokenizer_ext import CodeBook
+
+    root = tmp_path_factory.mktemp("synthetic_generative")
+    items = list(synthetic.catalog)
+    codebook = CodeBook(3, 8, {item: (n // 64, (n // 8) % 8, n % 8) for n, item in enumerate(items)})
+    (root / "codes").mkdir()
+    (root / "codes" / "codes.json").write_text(json.dumps(codebook.to_json()))
+    titles = {i: synthetic.title(i) for i in items}
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base)
+    model = AutoModelForCausalLM.from_pretrained(tiny_base)
+    ensure_extended(model, tokenizer, codebook, titles)
+    model.save_pretrained(root / "model")
+    tokenizer.save_pretrained(root / "model")
+    save_model_meta(root / "model", codebook, titles, None)
+    return {"codes": str(root / "codes"), "model": str(root / "model")}
+
+
+@pytest.fixture(scope="session")
 def embedding_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("embedding_cache")
 

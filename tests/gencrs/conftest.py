@@ -1,41 +1,26 @@
 """Real, untrained parts for student-training tests: the tiny base, a hand-made code table over the synthetic catalog,
-an untrained R-GCN recommendation teacher and the extended tiny base as the dialogue teacher. Training quality is not
-what these tests check (the synthetic benchmarks are), so untrained teachers are enough and keep the tests fast."""
-
-import json
+an untrained R-GCN recommendation teacher and the extended tiny base (`synthetic_generative`) as the dialogue teacher.
+Training quality is not what these tests check (the synthetic benchmarks are), so untrained teachers are enough and
+keep the tests fast."""
 
 import pytest
 import torch
 
 
 @pytest.fixture(scope="session")
-def student_parts(tiny_base, synthetic, tmp_path_factory):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+def student_parts(tiny_base, synthetic, synthetic_generative, tmp_path_factory):
     from gencrs.kg import build_kg
     from gencrs.teachers.rec import RecTeacher, RecTeacherModel
-    from gencrs.training.model import ensure_extended, save_model_meta
-    from tokenizer_ext import CodeBook
 
     root = tmp_path_factory.mktemp("student_parts")
-    items = list(synthetic.catalog)
-    codebook = CodeBook(3, 8, {item: (n // 64, (n // 8) % 8, n % 8) for n, item in enumerate(items)})
-    (root / "codes").mkdir()
-    (root / "codes" / "codes.json").write_text(json.dumps(codebook.to_json()))
-    titles = {i: synthetic.title(i) for i in items}
-    tokenizer = AutoTokenizer.from_pretrained(tiny_base)
-    model = AutoModelForCausalLM.from_pretrained(tiny_base)
-    ensure_extended(model, tokenizer, codebook, titles)
-    dialogue_teacher = root / "dialogue_teacher" / "model"
-    model.save_pretrained(dialogue_teacher)
-    tokenizer.save_pretrained(dialogue_teacher)
-    save_model_meta(dialogue_teacher, codebook, titles, None)
     torch.manual_seed(0)
     kg = build_kg(synthetic)
+    items = list(synthetic.catalog)
     rec = RecTeacher(RecTeacherModel(kg, items, dim=32, num_bases=4), kg, items, encoder=None)
     rec.save(root / "rec_teacher" / "teacher", {"dim": 32, "num_bases": 4, "layers": 1, "dropout": 0.1})
-    return {"base_model": str(tiny_base), "codes": str(root / "codes"), "dialogue_teacher": str(dialogue_teacher),
-            "rec_teacher": str(root / "rec_teacher" / "teacher"), "root": root}
+    return {"base_model": str(tiny_base), "codes": synthetic_generative["codes"],
+            "dialogue_teacher": synthetic_generative["model"], "rec_teacher": str(root / "rec_teacher" / "teacher"),
+            "root": root}
 
 
 @pytest.fixture
