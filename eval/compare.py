@@ -42,7 +42,8 @@ def read_run(directory: Path, rows_file: str = "predictions.jsonl", field: str =
     for line_number, line in enumerate(rows_path.read_text().splitlines(), 1):
         try:
             row = json.loads(line)
-            rows[row["key"]], _ = row, row[field]
+            row[field]  # a row without it is not this file's kind of row
+            rows[row["key"]] = row
         except (json.JSONDecodeError, KeyError, TypeError) as e:
             raise GencrsError(f"{rows_path}:{line_number}: not a row with 'key' and '{field}' ({e})") from e
     return json.loads(config_path.read_text()), rows
