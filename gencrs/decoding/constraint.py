@@ -76,6 +76,11 @@ class TurnConstraint:
         return TurnState(torch.full((batch_size,), int(phase)), torch.zeros(batch_size, dtype=torch.long),
                          torch.zeros(batch_size, dtype=torch.long), torch.full((batch_size,), recommend))
 
+    @staticmethod
+    def state_of(phase: int, node: int, items: int, recommend: bool) -> TurnState:
+        """A batch of one state, from plain values (the per-request walks of gencrs.decoding.turn keep those)."""
+        return TurnState(torch.tensor([phase]), torch.tensor([node]), torch.tensor([items]), torch.tensor([recommend]))
+
     def advance(self, state: TurnState, tokens: torch.Tensor) -> TurnState:
         """The states after each row emits `tokens[row]`. A token the mask forbids sends the row to DONE."""
         tokens = tokens.long().to(state.phase.device)

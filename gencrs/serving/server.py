@@ -11,7 +11,11 @@ from pathlib import Path
 from gencrs.errors import GencrsError
 from gencrs.serving.processor import MODEL_ENV
 
-PROCESSOR = "gencrs.serving.processor:TurnLogitsProcessor"
+# vLLM loads a processor of its runner's interface only: V2 refuses a V1 class at start-up, and V1 a V2 class.
+PROCESSORS = {"v1": "gencrs.serving.processor:TurnLogitsProcessor", "v2": "gencrs.serving.processor:TurnLogitsProcessorV2"}
+RUNNER_ENV = "VLLM_USE_V2_MODEL_RUNNER"
+# User text that holds the format's own token strings reaches the model as plain text (gencrs.format.escape_format_tokens)
+MIDDLEWARE = "gencrs.serving.middleware.EscapeFormatTokens"
 # vLLM's CPU backend otherwise reserves 92% of the machine's memory for its KV cache and fails to start when anything
 # else holds memory; 4 GiB serves a small model at high concurrency. GPU builds ignore the variable.
 CPU_KV_CACHE = {"VLLM_CPU_KVCACHE_SPACE": "4"}
@@ -30,13 +34,29 @@ def check_export(model_dir: str | Path) -> Path:
     return path
 
 
+def select_runner(env: dict | None = None) -> tuple[str, dict]:
+    """The vLLM model runner to use, made explicit so that the processor always matches it: $VLLM_USE_V2_MODEL_RUNNER
+    where the user set it, else V2 on CUDA (vLLM 0.32's default there) and V1 elsewhere (vllm-cpu has no V2).
+    Returns "v1" or "v2" and the environment that makes vLLM use it."""
+    value = (os.environ if env is None else env).get(RUNNER_ENV)
+    if value is not None and value.strip():
+        try:
+            v2 = bool(int(value))  # vLLM's own reading of the variable
+        except ValueError:
+            v2 = value.strip().lower() == "true"
+    else:
+        v2 = _cuda()
+    return ("v2" if v2 else "v1"), {RUNNER_ENV: "1" if v2 else "0"}
+
+
 def serve_command(model_dir: str, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
                   served_model_name: str | None = None, extra: list[str] = ()) -> tuple[list[str], dict]:
     """The server's argv and environment (the processor reads the catalog named by $GENCRS_SERVE_MODEL to
     validate request options before a request is queued)."""
     path = check_export(model_dir)
+    runner, runner_env = select_runner()
     argv = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(path), "--host", host,
-            "--port", str(port), "--logits-processors", PROCESSOR,
+            "--port", str(port), "--logits-processors", PROCESSORS[runner], "--middleware", MIDDLEWARE,
             "--served-model-name", served_model_name or path.name]
     if api_key:
         argv += ["--api-key", api_key]
@@ -44,7 +64,7 @@ def serve_command(model_dir: str, host: str = "127.0.0.1", port: int = 8000, api
         # vllm-cpu 0.32: a request with a `seed` whose prefill is split into chunks crashes the engine
         # ("CPU Generator does not use offset"), and every later request fails (docs/serving.md)
         argv += ["--no-enable-chunked-prefill"]
-    env = {**CPU_KV_CACHE, **os.environ, MODEL_ENV: str(path.resolve())}
+    env = {**CPU_KV_CACHE, **os.environ, **runner_env, MODEL_ENV: str(path.resolve())}
     return argv + list(extra), env
 
 
@@ -56,6 +76,9 @@ def _cuda() -> bool:
 def serve(model_dir: str, **kwargs) -> None:
     """Replace this process with the server (signals then reach vLLM directly)."""
     argv, env = serve_command(model_dir, **kwargs)
+    runner = "v2" if env[RUNNER_ENV] == "1" else "v1"
+    print(f"gencrs serve: vLLM model runner {runner.upper()} ({RUNNER_ENV}={env[RUNNER_ENV]}), logits processor "
+          f"{PROCESSORS[runner]}", file=sys.stderr, flush=True)
     os.execve(argv[0], argv, env)
 
 
@@ -91,6 +114,7 @@ class Server:
         import httpx
 
         check_export(self.model_dir)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "w") as log:
             self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}

@@ -13,9 +13,10 @@ def recommender(tiny_base, redial_codes, redial):
     codebook = redial_codes[0]
     tokenizer = AutoTokenizer.from_pretrained(tiny_base)
     model = AutoModelForCausalLM.from_pretrained(tiny_base)
+    titles = {i: redial.title(i) for i in codebook.item_codes}
     extend_tokenizer(tokenizer, codebook)
-    extend_model(model, tokenizer, codebook, {i: redial.title(i) for i in codebook.item_codes})
-    return GenerativeRecommender(model, tokenizer, codebook, batch_size=16, max_new_tokens=16)
+    extend_model(model, tokenizer, codebook, titles)
+    return GenerativeRecommender(model, tokenizer, codebook, titles, batch_size=16, max_new_tokens=16)
 
 
 @pytest.fixture(scope="module")

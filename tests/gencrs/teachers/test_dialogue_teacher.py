@@ -36,5 +36,6 @@ def test_trained_dialogue_teacher_far_exceeds_popularity_and_untrained_does_not(
 
     codebook = CodeBook.load(tmp_path / "codes")
     model, tokenizer = AutoModelForCausalLM.from_pretrained(base), AutoTokenizer.from_pretrained(base)
-    ensure_extended(model, tokenizer, codebook, {i: synthetic.title(i) for i in synthetic.catalog})
-    assert recall_at_10(GenerativeRecommender(model, tokenizer, codebook), synthetic, 16) < threshold
+    titles = {i: synthetic.title(i) for i in synthetic.catalog}
+    ensure_extended(model, tokenizer, codebook, titles)
+    assert recall_at_10(GenerativeRecommender(model, tokenizer, codebook, titles), synthetic, 16) < threshold
