@@ -36,9 +36,10 @@ def extend_model(model, tokenizer, codebook: CodeBook, titles: dict[str, str]) -
     embed = model.get_input_embeddings().weight
     mean_row = embed[:old_vocab].mean(0)
     embed[old_vocab:] = mean_row
-    # mean title-token embedding per item, then per code token the mean over its items
-    sums = torch.zeros(codebook.levels, codebook.codes_per_level, embed.shape[1], dtype=torch.float32)
-    counts = torch.zeros(codebook.levels, codebook.codes_per_level)
+    # mean title-token embedding per item, then per code token the mean over its items; on the embedding's own device
+    # (a 4-bit 8B load puts it on the GPU)
+    sums = torch.zeros(codebook.levels, codebook.codes_per_level, embed.shape[1], dtype=torch.float32, device=embed.device)
+    counts = torch.zeros(codebook.levels, codebook.codes_per_level, device=embed.device)
     for item, codes in codebook.item_codes.items():
         ids = [i for i in tokenizer(titles.get(item, ""), add_special_tokens=False)["input_ids"] if i < old_vocab]
         if not ids:
@@ -47,11 +48,10 @@ def extend_model(model, tokenizer, codebook: CodeBook, titles: dict[str, str]) -
         for level, code in enumerate(codes):
             sums[level, code] += vec
             counts[level, code] += 1
-    ids = tokenizer.convert_tokens_to_ids(codebook.all_tokens())
-    for n, token_id in enumerate(ids):
-        level, code = divmod(n, codebook.codes_per_level)
-        if counts[level, code] > 0:
-            embed[token_id] = (sums[level, code] / counts[level, code]).to(embed.dtype)
+    ids = torch.tensor(tokenizer.convert_tokens_to_ids(codebook.all_tokens()), device=embed.device)  # level-major
+    used = (counts > 0).flatten()[:, None]
+    means = (sums / counts.clamp(min=1)[..., None]).flatten(0, 1).to(embed.dtype)
+    embed[ids] = torch.where(used, means, embed[ids])  # tensor ops only: no device-to-host read per code
     out = model.get_output_embeddings()
     tied = out is None or out.weight.data_ptr() == embed.data_ptr()
     if not tied:

@@ -50,3 +50,29 @@ def test_code_rows_start_from_their_items_title_tokens(tiny_base, redial):
     torch.testing.assert_close(embed[b0], (title_mean["100030"] + title_mean["100026"]) / 2)
     torch.testing.assert_close(embed[b1], old.mean(0))  # unused code: mean row
     assert embed[len(old):].norm(dim=-1).max() <= old.norm(dim=-1).max()  # never randomly large
+
+
+def test_extension_stays_on_the_embeddings_device(tiny_base, synthetic):
+    """A 4-bit 8B load puts the embeddings on the GPU, and CUDA refuses to mix floating-point tensors of two devices.
+    Without a GPU: the model on the `meta` device, and every operation of the extension checked for floating-point
+    tensors on two devices (integer index tensors may stay on the CPU, as CUDA allows)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
+    from transformers import AutoConfig
+
+    class NoDeviceMixing(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            tensors = [t for t in tree_leaves((args, kwargs or {})) if isinstance(t, torch.Tensor)]
+            devices = {t.device for t in tensors if t.is_floating_point() and t.dim() > 0}
+            assert len(devices) <= 1, f"{func} mixes {devices}"
+            return func(*args, **(kwargs or {}))
+
+    codebook = CodeBook(2, 4, {item: (n % 4, n // 4 % 4) for n, item in enumerate(list(synthetic.catalog)[:16])})
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(tiny_base))
+    extend_tokenizer(tokenizer, codebook)
+    with NoDeviceMixing():
+        extend_model(model, tokenizer, codebook, {i: synthetic.title(i) for i in codebook.item_codes})
+    assert model.get_input_embeddings().weight.device.type == "meta"
+    assert model.get_input_embeddings().weight.shape[0] == len(tokenizer)
