@@ -56,18 +56,16 @@ class TitleWatch:
 
     def __init__(self, tokenizer, titles, min_tokens: int = 3):
         self.children: dict[tuple[int, int], int] = {}  # (node, token) -> node; 0 is the root
-        self.completing: dict[int, frozenset[int]] = {}  # node -> tokens that end a title there
         ends: dict[int, set[int]] = {}
-        for title in sorted(set(titles)):
-            for text in (title, " " + title):
-                ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-                if len(ids) < min_tokens:
-                    continue
-                node = 0
-                for token in ids[:-1]:
-                    node = self.children.setdefault((node, token), len(self.children) + 1)
-                ends.setdefault(node, set()).add(ids[-1])
-        self.completing = {node: frozenset(tokens) for node, tokens in ends.items()}
+        texts = [text for title in sorted(set(titles)) for text in (title, " " + title)]
+        for ids in tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []:  # one batched call
+            if len(ids) < min_tokens:
+                continue
+            node = 0
+            for token in ids[:-1]:
+                node = self.children.setdefault((node, token), len(self.children) + 1)
+            ends.setdefault(node, set()).add(ids[-1])
+        self.completing = {node: frozenset(tokens) for node, tokens in ends.items()}  # node -> tokens ending a title
 
     def advance(self, active: tuple[int, ...], token: int) -> tuple[int, ...]:
         found = {self.children.get((node, token)) for node in (0, *active)}
@@ -185,10 +183,6 @@ class TurnWalk:
         self.named: set[str] = set()  # chosen items the response has named in a span
         self.title: list[int] | None = None  # tokens of the item span so far; None outside a span
         self.watched: tuple[int, ...] = ()  # partial catalog titles in the free text, ending at the newest token
-
-    @property
-    def phase(self) -> Phase:
-        return Phase(self.state[0])
 
     def fork(self) -> "TurnWalk":
         """An independent copy (beam search continues one walk in several beams)."""

@@ -68,14 +68,16 @@ def validate_request(sampling_params) -> None:
     check_options(sampling_params.extra_args, catalog_of(model_dir) if model_dir else None)
 
 
-def start_walk(rules: TurnRules, sampling_params, prompt_ids) -> TurnWalk | None:
-    """The request's walk, or None when the request turned the constraint off."""
+def served_options(rules: TurnRules, sampling_params) -> dict | None:
+    """The request's options for the rule, or None when the request turned the constraint off."""
     try:
         options = check_options(sampling_params.extra_args, rules.titles)
     except ValueError:  # validate_params rejects these first; never serve a bad request unconstrained
         options = {}
-    if not options.get("gencrs_constrain", True):
-        return None
+    return options if options.get("gencrs_constrain", True) else None
+
+
+def start_walk(rules: TurnRules, options: dict, prompt_ids) -> TurnWalk:
     return rules.start(prompt_ids, options.get("gencrs_items"), options.get("gencrs_exclude", ()))
 
 
@@ -136,11 +138,11 @@ class TurnLogitsProcessor(LogitsProcessor):
             for index in batch_update.removed:
                 self.requests.pop(index, None)
             for index, params, prompt_ids, output_ids in batch_update.added:
-                walk = start_walk(self.rules, params, prompt_ids or [])
-                if walk is None:
+                options = served_options(self.rules, params)
+                if options is None:
                     self.requests.pop(index, None)
                 else:
-                    self.requests[index] = FollowedRequest(walk, output_ids)
+                    self.requests[index] = FollowedRequest(start_walk(self.rules, options, prompt_ids or []), output_ids)
             for a, b, direction in batch_update.moved:
                 state_a, state_b = self.requests.pop(a, None), self.requests.pop(b, None)
                 if state_a is not None:
@@ -172,7 +174,7 @@ class TurnLogitsProcessorV2(LogitsProcessorV2):
         self.pin = is_pin_memory_available()
         self.walks: dict[int, TurnWalk] = {}  # slot -> walk
         self.lengths: dict[int, int] = {}  # slot -> tokens of the sequence the walk has seen (prompt included)
-        self.pending: dict[int, object] = {}  # slot -> sampling params of a request added this step
+        self.pending: dict[int, dict] = {}  # slot -> options of a request added this step
 
     @classmethod
     def validate_params(cls, sampling_params) -> None:
@@ -180,21 +182,19 @@ class TurnLogitsProcessorV2(LogitsProcessorV2):
 
     def add_request(self, req_idx: int, sampling_params) -> bool:
         self.walks.pop(req_idx, None)  # the slot may hold a finished request's walk
-        self.pending[req_idx] = sampling_params
-        try:
-            options = check_options(sampling_params.extra_args, None)
-        except ValueError:  # validate_params rejects these first; never serve a bad request unconstrained
-            options = {}
-        return bool(options.get("gencrs_constrain", True))
+        self.pending.pop(req_idx, None)
+        options = served_options(self.rules, sampling_params)
+        if options is None:
+            return False
+        self.pending[req_idx] = options
+        return True
 
     def apply_staged_writes(self) -> None:
-        for slot, params in self.pending.items():
+        for slot, options in self.pending.items():
             prompt_len = int(self.req_states.prompt_len.np[slot])
             prefill_len = int(self.req_states.prefill_len.np[slot])  # more than the prompt after a preemption
             tokens = self.req_states.all_token_ids.gpu[slot, :prefill_len].tolist()
-            walk = start_walk(self.rules, params, tokens[:prompt_len])
-            if walk is None:
-                continue
+            walk = start_walk(self.rules, options, tokens[:prompt_len])
             for token in tokens[prompt_len:]:
                 walk.step(token)
             self.walks[slot], self.lengths[slot] = walk, prefill_len

