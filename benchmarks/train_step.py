@@ -3,6 +3,13 @@ the same batches, one process, interleaved repeats; reported as ratios to plain 
 
     python benchmarks/train_step.py [--config recipes/configs/sft_conkd_synthetic_tiny.yaml] [key=value ...] \
         [bench_steps=10]
+    # SmolLM2 (after recipes/configs/sft_conkd_synthetic_smollm2.yaml built its dialogue teacher), LoRA; add
+    # load_in_4bit=true bench_steps=3 for QLoRA:
+    python benchmarks/train_step.py dataset=synthetic base_model=runs/smollm2_135m_instruct \
+        codes=runs/semantic_ids_synthetic rec_teacher=runs/rec_teacher_synthetic/teacher \
+        dialogue_teacher=runs/dialogue_teacher_synthetic_smollm2/adapter finetune=lora lora_r=16 lora_alpha=32 \
+        batch_size=4 max_length=256 train_limit=64 valid_limit=4 teacher_cache=runs/bench_train_step_smollm2/teacher_cache \
+        bench_steps=5 out=runs/bench_train_step_smollm2/lora
 
 A step is `trainer.training_step` (forward, loss, backward); the optimizer step is the same for all three and left out.
 Needs the run's parts (base, codes, both teachers); `python recipes/sft_conkd.py` builds them on the synthetic default.
@@ -54,7 +61,8 @@ def main(cfg: BenchConfig) -> dict:
             if n > 0:  # the first batch is the warm-up
                 times[name].append(elapsed)
     median = {name: statistics.median(t) for name, t in times.items()}
-    result = {"batch_size": cfg.batch_size, "steps_timed": cfg.bench_steps, "finetune": cfg.finetune,
+    result = {"base_model": cfg.base_model, "batch_size": cfg.batch_size, "max_length": cfg.max_length,
+              "steps_timed": cfg.bench_steps, "finetune": cfg.finetune, "load_in_4bit": cfg.load_in_4bit,
               "median_seconds": {k: round(v, 4) for k, v in median.items()},
               "ratio_to_sft": {k: round(v / median["sft"], 3) for k, v in median.items()}}
     print(json.dumps(result, indent=2))

@@ -65,7 +65,8 @@ class GenerativeRecommender:
         return chat_prompts(self.tokenizer, contexts, suffix)
 
     def _encode(self, texts: list[str]):
-        return self.tokenizer(texts, add_special_tokens=False, return_tensors="pt", padding=True)
+        """Left-padded ids and attention mask on the model's device."""
+        return self.tokenizer(texts, add_special_tokens=False, return_tensors="pt", padding=True).to(self.model.device)
 
     @torch.no_grad()
     def rank(self, contexts: list[Context], k: int) -> list[list[str]]:
@@ -106,7 +107,7 @@ class GenerativeRecommender:
         total, count = 0.0, 0
         for context, turn in zip(contexts, turns):
             prefix_ids, response_ids = gold_response_ids(self.tokenizer, self.prompts([context])[0], turn)
-            ids = torch.tensor([prefix_ids + response_ids])
+            ids = torch.tensor([prefix_ids + response_ids], device=self.model.device)
             logits = self.model(ids).logits[0, len(prefix_ids) - 1:-1]
             total += float(torch.nn.functional.cross_entropy(logits.float(), ids[0, len(prefix_ids):], reduction="sum"))
             count += len(response_ids)

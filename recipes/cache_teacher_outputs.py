@@ -28,6 +28,7 @@ class CacheConfig:
     batch_size: int = 16
     top_k: int = 32
     rec_exclude_context: bool = False  # the rec teacher's target distribution leaves out the context's items
+    load_in_4bit: bool = False  # the dialogue teacher's base in NF4 (an 8B teacher on a 24 GB GPU)
 
 
 def cache_outputs(cfg: CacheConfig) -> dict:
@@ -36,7 +37,8 @@ def cache_outputs(cfg: CacheConfig) -> dict:
     from gencrs.training.records import sft_records
 
     dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir)
-    model, tokenizer, codebook, rec, examples = load_teachers(cfg.dialogue_teacher, cfg.rec_teacher, dataset, cfg.split)
+    model, tokenizer, codebook, rec, examples = load_teachers(cfg.dialogue_teacher, cfg.rec_teacher, dataset, cfg.split,
+                                                              cfg.load_in_4bit)
     records = sft_records(dataset, cfg.split, codebook, tokenizer, cfg.max_length)
     keys, rows = compute_teacher_outputs(model, tokenizer, rec, codebook, examples, records, cfg.batch_size, cfg.top_k,
                                          cfg.rec_exclude_context)

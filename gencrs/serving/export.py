@@ -9,19 +9,18 @@ import json
 import logging
 from pathlib import Path
 
-import torch
-
 from gencrs.io import atomic_dir
-from gencrs.training.model import load_trained, save_model_meta
+from gencrs.training.model import load_trained, resolve_dtype, save_model_meta
 
 log = logging.getLogger(__name__)
 
 
 def export_model(model_dir: str | Path, out: str | Path, dtype: str = "float32") -> Path:
-    model, tokenizer, codebook = load_trained(model_dir)
+    """Loaded in the export's dtype (never 4-bit: the adapter merges into full-precision base weights)."""
+    model, tokenizer, codebook = load_trained(model_dir, dtype=dtype)
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
-    model = model.to(getattr(torch, dtype))
+    model = model.to(resolve_dtype(dtype))
     titles = json.loads((Path(model_dir) / "catalog.json").read_text(encoding="utf-8"))
     with atomic_dir(Path(out)) as tmp:
         model.save_pretrained(tmp)

@@ -138,14 +138,15 @@ def encode_records(tokenizer, records: list[dict]) -> tuple[dict, torch.Tensor]:
     return enc, labels
 
 
-def load_teachers(dialogue_teacher: str, rec_teacher: str, dataset, split: str = "train"):
+def load_teachers(dialogue_teacher: str, rec_teacher: str, dataset, split: str = "train", load_in_4bit: bool = False):
     """(dialogue model, its tokenizer, code table, rec teacher, examples of `split` by key): what computing teacher
-    outputs needs."""
+    outputs needs. The dialogue teacher is placed by gencrs.training.model.placement (on CUDA: this process's GPU,
+    bfloat16; `load_in_4bit`: its base in NF4, as the QLoRA student's)."""
     from gencrs.data import build_examples
     from gencrs.teachers.rec import RecTeacher
     from gencrs.training.model import load_trained
 
-    model, tokenizer, codebook = load_trained(dialogue_teacher)
+    model, tokenizer, codebook = load_trained(dialogue_teacher, load_in_4bit)
     examples = {e.key: e for e in build_examples(dataset, split)}
     return model, tokenizer, codebook, RecTeacher.load(rec_teacher), examples
 
@@ -178,7 +179,7 @@ def compute_teacher_outputs(dialogue_model, tokenizer, rec_teacher, codebook: Co
     for start in tqdm(range(0, len(records), batch_size), desc="teacher outputs", unit="batch"):
         indices = list(range(start, min(start + batch_size, len(records))))
         enc, labels = encode_records(tokenizer, [records[i] for i in indices])
-        rows += source.rows(indices, enc, labels)
+        rows += [{k: v.cpu() for k, v in row.items()} for row in source.rows(indices, enc, labels)]  # kept on the host
     return [r["key"] for r in records], rows
 
 

@@ -2,6 +2,7 @@
 trained gencrs models (a full directory, or a PEFT adapter over a base that is re-extended the same way)."""
 
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -11,19 +12,62 @@ from tokenizer_ext.codebook import CodeBook
 from tokenizer_ext.extend import extend_model, extend_tokenizer, new_token_ids
 
 
-def load_base(name_or_path: str, load_in_4bit: bool = False, dtype: str = "float32"):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    kwargs = {"dtype": getattr(torch, dtype)}
+def placement(load_in_4bit: bool = False, dtype: str = "auto") -> dict:
+    """from_pretrained keyword arguments that put a model where this process computes: dtype ("auto": bfloat16 on
+    CUDA, float32 on the CPU), 4-bit NF4 quantization, and on CUDA every weight on this process's GPU
+    (device_map {"": LOCAL_RANK}: under several processes each rank holds its own copy on its own GPU; a 4-bit model
+    cannot be moved after loading, and without the map every rank's copy would land on GPU 0)."""
+    kwargs = {"dtype": resolve_dtype(dtype)}
+    if torch.cuda.is_available():
+        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", 0))}
     if load_in_4bit:
         from transformers import BitsAndBytesConfig
         kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                                           bnb_4bit_compute_dtype=getattr(torch, dtype))
+                                                           bnb_4bit_compute_dtype=kwargs["dtype"])
+    return kwargs
+
+
+def resolve_dtype(dtype: str) -> torch.dtype:
+    if dtype == "auto":
+        return torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    if dtype not in ("float32", "bfloat16", "float16"):
+        raise GencrsError(f"dtype must be auto, float32, bfloat16 or float16, not {dtype!r}")
+    return getattr(torch, dtype)
+
+
+def ensure_pad_token(tokenizer) -> None:
+    """The pad-token rule: a tokenizer without one (Llama-3.1-Instruct) pads with its end-of-sequence token, as TRL
+    does. Padded positions are masked out of attention and carry label -100, so the choice never reaches the loss,
+    and the generated turn ends at the first end-of-sequence token either way."""
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise GencrsError(f"tokenizer of {tokenizer.name_or_path} has neither a pad nor an end-of-sequence token")
+        tokenizer.pad_token = tokenizer.eos_token
+
+
+def load_model(name_or_path: str | Path, load_in_4bit: bool = False, dtype: str = "auto"):
+    """The one loading function: (model, tokenizer) of an HF directory or hub name, placed by `placement`, with the
+    pad-token rule applied. Training, the teachers, the teacher cache, evaluation and export all load through it."""
+    from transformers import AutoModelForCausalLM
+    tokenizer = load_tokenizer(name_or_path)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(name_or_path, **placement(load_in_4bit, dtype))
+    except OSError as e:
+        raise GencrsError(f"cannot load model '{name_or_path}': {str(e).splitlines()[0]}") from None
+    return model, tokenizer
+
+
+def load_tokenizer(name_or_path: str | Path):
+    """A model's tokenizer with the pad-token rule applied."""
+    from transformers import AutoTokenizer
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path)
-        model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
     except OSError as e:
-        raise GencrsError(f"cannot load base model '{name_or_path}': {str(e).splitlines()[0]}") from None
-    return model, tokenizer
+        hint = (" (a gated model: accept its license on the hub and log in with a token, or set base_model to a local "
+                "copy; README, 'Your own base model')") if "gated" in str(e).lower() else ""
+        raise GencrsError(f"cannot load the tokenizer of '{name_or_path}': {str(e).splitlines()[0]}{hint}") from None
+    ensure_pad_token(tokenizer)
+    return tokenizer
 
 
 def ensure_extended(model, tokenizer, codebook: CodeBook, titles: dict[str, str]) -> list[int]:
@@ -61,35 +105,42 @@ def start_from_adapter(model, lora_config, directory: str | Path):
     from peft import get_peft_model, set_peft_model_state_dict
     from peft.utils import load_peft_weights
 
+    out = model.get_output_embeddings()
+    tied = out is not None and out.weight is model.get_input_embeddings().weight
     peft_model = get_peft_model(model, lora_config)
     try:
         result = set_peft_model_state_dict(peft_model, load_peft_weights(str(directory), device="cpu"))
     except RuntimeError as e:  # size mismatch: another lora_r or other token rows
         raise GencrsError(f"init_adapter {directory} does not fit this run's LoRA settings: "
                           f"{str(e).splitlines()[-1].strip()}") from None
-    missing = [k for k in result.missing_keys if "lora_" in k or "token_adapter" in k]
-    if result.unexpected_keys or missing:
-        first = (result.unexpected_keys or missing)[0]
+    # With tied embeddings (SmolLM2) lm_head's new-token rows are embed_tokens' own tensor: loading embed_tokens' fills
+    # both, and PEFT saves lm_head's under a name it does not load back.
+    tied_rows = lambda key: tied and "lm_head.token_adapter.trainable_tokens_delta" in key
+    unexpected = [k for k in result.unexpected_keys if not tied_rows(k)]
+    missing = [k for k in result.missing_keys if ("lora_" in k or "token_adapter" in k) and not tied_rows(k)]
+    if unexpected or missing:
+        first = (unexpected or missing)[0]
         raise GencrsError(f"init_adapter {directory} does not fit this run's LoRA settings "
-                          f"({len(result.unexpected_keys)} unexpected and {len(missing)} missing weights; first: {first})")
+                          f"({len(unexpected)} unexpected and {len(missing)} missing weights; first: {first})")
     return peft_model
 
 
-def load_trained(directory: str | Path, load_in_4bit: bool = False):
-    """(model, tokenizer, codebook) from a full model directory or an adapter directory."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def load_trained(directory: str | Path, load_in_4bit: bool = False, dtype: str = "auto"):
+    """(model, tokenizer, codebook) from a full model directory or an adapter directory (its base loaded by
+    `load_model`, re-extended, the adapter on top), in eval mode."""
+    from peft import PeftModel
     directory = Path(directory)
     if not directory.is_dir():
         raise GencrsError(f"{directory} is not a model directory")
     codebook = CodeBook.load(directory)
     if (directory / "adapter_config.json").exists():
-        from peft import PeftModel
         meta = json.loads((directory / "gencrs_model.json").read_text())
         titles = json.loads((directory / "catalog.json").read_text())
-        model, base_tokenizer = load_base(meta["base_model"], load_in_4bit)
+        model, base_tokenizer = load_model(meta["base_model"], load_in_4bit, dtype)
         ensure_extended(model, base_tokenizer, codebook, titles)  # the same deterministic extension as in training
-        return PeftModel.from_pretrained(model, directory).eval(), AutoTokenizer.from_pretrained(directory), codebook
-    if not (directory / "config.json").exists():
+        model = PeftModel.from_pretrained(model, directory)
+    elif (directory / "config.json").exists():
+        model, _ = load_model(directory, load_in_4bit, dtype)
+    else:
         raise GencrsError(f"{directory} is not a model directory (no config.json or adapter_config.json)")
-    return AutoModelForCausalLM.from_pretrained(directory).eval(), AutoTokenizer.from_pretrained(directory), codebook
-
+    return model.eval(), load_tokenizer(directory), codebook

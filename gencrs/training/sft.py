@@ -12,13 +12,15 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import torch
 from transformers import TrainerCallback
 
 from gencrs.data import load_dataset
 from gencrs.errors import GencrsError
 from gencrs.io import atomic_dir, atomic_write_json
 from gencrs.training.manifest import run_manifest
-from gencrs.training.model import check_init_adapter, ensure_extended, load_base, save_model_meta, start_from_adapter
+from gencrs.training.model import (check_init_adapter, ensure_extended, load_model, resolve_dtype, save_model_meta,
+                                   start_from_adapter)
 from gencrs.training.records import item_records, sft_records
 from tokenizer_ext.codebook import CodeBook
 
@@ -34,7 +36,7 @@ class SFTRunConfig:
     out: str = "runs/dialogue_teacher_synthetic"
     finetune: str = "lora"  # lora (a PEFT adapter; QLoRA with load_in_4bit) | full (every weight: the tiny CPU model)
     load_in_4bit: bool = False  # QLoRA: bitsandbytes NF4 base
-    dtype: str = "float32"  # bfloat16 on a GPU
+    dtype: str = "auto"  # auto: bfloat16 on CUDA, float32 on the CPU (gencrs.training.model.placement)
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
@@ -144,7 +146,7 @@ def build_trainer(cfg: SFTRunConfig, trainer_cls=None, make_trainer_kwargs=None,
         check_init_adapter(cfg.init_adapter, cfg.base_model, codebook)
     atomic_write_json(out / "manifest.json", run_manifest(asdict(cfg), dataset))
     titles = {i: dataset.title(i) for i in dataset.catalog}
-    model, tokenizer = load_base(cfg.base_model, cfg.load_in_4bit, cfg.dtype)
+    model, tokenizer = load_model(cfg.base_model, cfg.load_in_4bit, cfg.dtype)
     token_ids = ensure_extended(model, tokenizer, codebook, titles)
     if cfg.load_in_4bit:
         model = prepare_model_for_kbit_training(model)
@@ -166,7 +168,8 @@ def build_trainer(cfg: SFTRunConfig, trainer_cls=None, make_trainer_kwargs=None,
         warmup_steps=cfg.warmup_ratio,  # a float < 1 is a ratio of all steps
         lr_scheduler_type="cosine", logging_steps=cfg.logging_steps, save_steps=cfg.save_steps, save_total_limit=2,
         eval_strategy="epoch", max_length=cfg.max_length, completion_only_loss=True, loss_type="nll",
-        report_to=["tensorboard"], seed=cfg.seed, use_cpu=not _cuda(), bf16=cfg.dtype == "bfloat16",
+        report_to=["tensorboard"], seed=cfg.seed, use_cpu=not _cuda(), bf16=resolve_dtype(cfg.dtype) == torch.bfloat16,
+        fp16=resolve_dtype(cfg.dtype) == torch.float16,
         dataloader_num_workers=0, remove_unused_columns=True,
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
     )
@@ -210,5 +213,4 @@ def train_sft(cfg: SFTRunConfig, trainer_cls=None, make_trainer_kwargs=None, cal
 
 
 def _cuda() -> bool:
-    import torch
     return torch.cuda.is_available()

@@ -53,7 +53,8 @@ def load_teachers_for(cfg: ConKDConfig, dataset):
     from gencrs.teachers.outputs import load_teachers
     from gencrs.training.records import item_examples
 
-    model, _, _, rec, examples = load_teachers(cfg.dialogue_teacher, cfg.rec_teacher, dataset)
+    model, _, _, rec, examples = load_teachers(cfg.dialogue_teacher, cfg.rec_teacher, dataset,
+                                                 load_in_4bit=cfg.load_in_4bit)
     examples.update({e.key: e for e in item_examples(dataset, cfg.item_records, cfg.seed)})
     return model, rec, examples
 

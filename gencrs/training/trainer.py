@@ -42,10 +42,13 @@ class LogitsSFTTrainer(SFTTrainer):
             self._signature_columns = [*self._signature_columns, "example_index"]
 
     def token_loss(self, logits: torch.Tensor, labels: torch.Tensor, inputs: dict) -> torch.Tensor:
-        """Per-token loss (B, T-1) on shifted positions (zero where labels are -100)."""
-        shift_logits, shift_labels = logits[:, :-1].float(), labels[:, 1:]
-        nll = torch.nn.functional.cross_entropy(shift_logits.transpose(1, 2), shift_labels.clamp(min=0), reduction="none")
-        return nll * (shift_labels != -100)
+        """Per-token loss (B, T-1) on shifted positions (zero where labels are -100). Only the completion positions'
+        logits are upcast to float32 (at 8B, B x T x 128k float32 logits alone would take 2 GB per copy)."""
+        shift_labels = labels[:, 1:]
+        mask = shift_labels != -100
+        out = torch.zeros(mask.shape, dtype=torch.float32, device=logits.device)
+        out[mask] = torch.nn.functional.cross_entropy(logits[:, :-1][mask].float(), shift_labels[mask], reduction="none")
+        return out
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = inputs["labels"]

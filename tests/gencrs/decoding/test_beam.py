@@ -1,3 +1,4 @@
+import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -40,3 +41,25 @@ def test_beam_search_with_enough_beams_is_exact_and_padding_safe(tiny_base):
             assert abs(a - b) < 1e-3
     top3 = trie_beam_search(model, batch["input_ids"], batch["attention_mask"], trie, beams=3)
     assert all(len(r) == 3 and len({i for i, _ in r}) == 3 for r in top3)
+
+
+@pytest.mark.gpu
+@torch.no_grad()
+def test_beam_search_and_generation_run_on_the_models_cuda_device(smollm2_generative, synthetic):
+    from eval.generative import GenerativeRecommender
+    from eval.protocols import contexts_of, select_instances
+
+    recommender = GenerativeRecommender.load(smollm2_generative["model"], batch_size=4, max_new_tokens=24)
+    assert recommender.model.device.type == "cuda" and recommender.model.dtype == torch.bfloat16
+    contexts = contexts_of(select_instances(synthetic, "valid", "recommender", 8))
+    rankings = recommender.rank(contexts, k=5)
+    assert recommender.invalid_beams == 0
+    assert all(len(r) == len(set(r)) == 5 and set(r) <= set(synthetic.catalog) for r in rankings)
+    # the same search on CUDA as on the CPU: the model in float32 on each device ranks the same first items
+    recommender.model.float()
+    on_cuda = recommender.rank(contexts, k=5)
+    on_cpu = GenerativeRecommender(recommender.model.cpu(), recommender.tokenizer, recommender.codebook,
+                                   smollm2_generative["titles"], batch_size=4).rank(contexts, k=5)
+    assert sum(a[0] == b[0] for a, b in zip(on_cuda, on_cpu)) >= 7, (on_cuda, on_cpu)
+    turns = GenerativeRecommender.load(smollm2_generative["model"], batch_size=4, max_new_tokens=24).generate_turns(contexts[:4])
+    assert len(turns) == 4 and all(None not in t["target_items"] for t in turns)
