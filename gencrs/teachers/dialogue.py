@@ -25,14 +25,12 @@ def gate_statistics(model, tokenizer, codebook: CodeBook, records: list[dict], b
     from gencrs.format import RESPONSE_START
     from gencrs.teachers.outputs import encode_records, online_dialogue_outputs
 
-    device = next(model.parameters()).device
     code_ids = torch.tensor(tokenizer.convert_tokens_to_ids(codebook.all_tokens()))
     response_id = tokenizer.convert_tokens_to_ids(RESPONSE_START)
     inside, ordinary = [], []
     for start in range(0, len(records), batch_size):
         enc, labels = encode_records(tokenizer, records[start:start + batch_size])
-        outputs = online_dialogue_outputs(model, enc["input_ids"].to(device), enc["attention_mask"].to(device),
-                                          labels.to(device), code_ids.to(device), top_k=1)
+        outputs = online_dialogue_outputs(model, enc["input_ids"], enc["attention_mask"], labels, code_ids, top_k=1)
         for out, row_labels in zip(outputs, labels[:, 1:]):
             gold = row_labels[row_labels != -100]
             is_code = torch.isin(gold, code_ids)

@@ -103,10 +103,12 @@ class TeacherCache:
 @torch.no_grad()
 def online_dialogue_outputs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor,
                             code_token_ids: torch.Tensor, top_k: int) -> list[dict]:
-    """Run the dialogue teacher on a training batch; per row, its outputs at the completion positions (where the
-    shifted labels are not -100), in order."""
-    logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits[:, :-1]
-    targets = labels[:, 1:]
+    """Run the dialogue teacher on a training batch (moved to the teacher's device); per row, its outputs at the
+    completion positions (where the shifted labels are not -100), in order, on that device."""
+    device = next(model.parameters()).device
+    logits = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device),
+                   use_cache=False).logits[:, :-1]
+    targets, code_token_ids = labels[:, 1:].to(device), code_token_ids.to(device)
     rows = []
     for row_logits, row_targets in zip(logits, targets):
         rows.append(dialogue_teacher_outputs(row_logits[row_targets != -100], code_token_ids, top_k))
@@ -221,10 +223,8 @@ class TeacherSource:
         if self.cached is not None:
             return [self.cached[k] for k in keys]
         o = self.online
-        model = o["dialogue_model"]
-        device = next(model.parameters()).device
-        dialogue = online_dialogue_outputs(model, inputs["input_ids"].to(device), inputs["attention_mask"].to(device),
-                                           labels.to(device), o["code_ids"].to(device), o["top_k"])
+        dialogue = online_dialogue_outputs(o["dialogue_model"], inputs["input_ids"], inputs["attention_mask"], labels,
+                                           o["code_ids"], o["top_k"])
         contexts = [self.context(i) for i in indices]
         rec = online_rec_outputs(o["rec"], contexts, [o["examples"][k].targets for k in keys], o["codebook"])
         return [{**d, "rec": r} for d, r in zip(dialogue, rec)]

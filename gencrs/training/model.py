@@ -138,9 +138,9 @@ def load_trained(directory: str | Path, load_in_4bit: bool = False, dtype: str =
         titles = json.loads((directory / "catalog.json").read_text())
         model, base_tokenizer = load_model(meta["base_model"], load_in_4bit, dtype)
         ensure_extended(model, base_tokenizer, codebook, titles)  # the same deterministic extension as in training
-        model = PeftModel.from_pretrained(model, directory)
+        model, tokenizer = PeftModel.from_pretrained(model, directory), load_tokenizer(directory)
     elif (directory / "config.json").exists():
-        model, _ = load_model(directory, load_in_4bit, dtype)
+        model, tokenizer = load_model(directory, load_in_4bit, dtype)
     else:
         raise GencrsError(f"{directory} is not a model directory (no config.json or adapter_config.json)")
-    return model.eval(), load_tokenizer(directory), codebook
+    return model.eval(), tokenizer, codebook

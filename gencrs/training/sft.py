@@ -146,6 +146,7 @@ def build_trainer(cfg: SFTRunConfig, trainer_cls=None, make_trainer_kwargs=None,
         check_init_adapter(cfg.init_adapter, cfg.base_model, codebook)
     atomic_write_json(out / "manifest.json", run_manifest(asdict(cfg), dataset))
     titles = {i: dataset.title(i) for i in dataset.catalog}
+    train_dtype = resolve_dtype(cfg.dtype)
     model, tokenizer = load_model(cfg.base_model, cfg.load_in_4bit, cfg.dtype)
     token_ids = ensure_extended(model, tokenizer, codebook, titles)
     if cfg.load_in_4bit:
@@ -168,8 +169,8 @@ def build_trainer(cfg: SFTRunConfig, trainer_cls=None, make_trainer_kwargs=None,
         warmup_steps=cfg.warmup_ratio,  # a float < 1 is a ratio of all steps
         lr_scheduler_type="cosine", logging_steps=cfg.logging_steps, save_steps=cfg.save_steps, save_total_limit=2,
         eval_strategy="epoch", max_length=cfg.max_length, completion_only_loss=True, loss_type="nll",
-        report_to=["tensorboard"], seed=cfg.seed, use_cpu=not _cuda(), bf16=resolve_dtype(cfg.dtype) == torch.bfloat16,
-        fp16=resolve_dtype(cfg.dtype) == torch.float16,
+        report_to=["tensorboard"], seed=cfg.seed, use_cpu=not _cuda(), bf16=train_dtype == torch.bfloat16,
+        fp16=train_dtype == torch.float16,
         dataloader_num_workers=0, remove_unused_columns=True,
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
     )
