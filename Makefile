@@ -44,7 +44,7 @@ demo: setup
 # The paths come from the configs, so editing a config's path moves the target with it.
 config_value = $(shell sed -n 's/^$(2): *\([^ ]*\).*/\1/p' recipes/configs/$(1).yaml)
 REDIAL_BASE := $(call config_value,dialogue_teacher_redial,base_model)
-REDIAL_CODES := $(call config_value,dialogue_teacher_redial,codes)
+REDIAL_CODES := $(call config_value,dialogue_teacher_redial,semantic_ids)
 REDIAL_REC_TEACHER := $(call config_value,rec_teacher_redial,out)
 REDIAL_DIALOGUE_TEACHER := $(call config_value,dialogue_teacher_redial,out)
 REDIAL_STUDENT ?= $(call config_value,sft_conkd_redial_tiny,out)
@@ -56,7 +56,7 @@ $(REDIAL_BASE)/gencrs_tiny_base.json:
 		pretrain_max_steps=100 pretrain_minutes=30
 
 $(REDIAL_CODES)/codes.json:
-	$(BIN)/python -m tokenizer_ext build --dataset redial --levels 3 --codes 256 --out $(REDIAL_CODES)
+	$(BIN)/python recipes/build_semantic_ids.py dataset=redial levels=3 codes_per_level=256 out=$(REDIAL_CODES)
 
 $(REDIAL_REC_TEACHER)/summary.json:
 	$(BIN)/python recipes/train_rec_teacher.py --config recipes/configs/rec_teacher_redial.yaml

@@ -14,8 +14,13 @@ import sys
 import time
 from dataclasses import dataclass
 
+from serving import (  # benchmarks/serving.py: the same server and contexts
+    ServerTarget,
+    conversations,
+    run_on_server,
+)
+
 from gencrs.config import load_config
-from serving import ServerTarget, conversations, run_on_server  # benchmarks/serving.py: the same server and contexts
 
 
 @dataclass

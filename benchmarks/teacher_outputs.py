@@ -1,53 +1,62 @@
 """Teacher outputs for ConKD: computed online in the training step vs read from the disk cache (float16 top-k + mass),
 per training batch on the CPU scale, and the cache's bytes per example.
 
-    .venv/bin/python benchmarks/teacher_outputs.py --dialogue-teacher runs/dialogue_teacher_synthetic/adapter \
-        --rec-teacher runs/rec_teacher_synthetic/teacher --dataset synthetic --batch 16 --batches 20
+    .venv/bin/python benchmarks/teacher_outputs.py dialogue_teacher=runs/dialogue_teacher_synthetic/model \
+        rec_teacher=runs/rec_teacher_synthetic/teacher dataset=synthetic batch_size=16 batches=20
+
+The cache is built by `ensure_teacher_cache`, as a student run builds it; its compute time over the batches is the
+online cost, and reading the same batches back from it the cached cost.
 """
 
-import argparse
-import json
+import sys
 import tempfile
 import time
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 
+from gencrs.cli import run_recipe
 from gencrs.data import load_dataset
-from gencrs.teachers.outputs import TeacherCache, compute_teacher_outputs, load_teachers
-from gencrs.training.records import sft_records
+from gencrs.data.records import examples_by_key, sft_records
+from gencrs.model import load_tokenizer
+from gencrs.teachers.outputs import (
+    CachedTeachers,
+    TeacherSettings,
+    ensure_teacher_cache,
+)
+from tokenizer_ext.codebook import CodeBook
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--dialogue-teacher", required=True)
-    parser.add_argument("--rec-teacher", required=True)
-    parser.add_argument("--dataset", default="synthetic")
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--batches", type=int, default=20)
-    parser.add_argument("--top-k", type=int, default=32)
-    parser.add_argument("--max-length", type=int, default=384)
-    args = parser.parse_args()
+@dataclass
+class BenchConfig:
+    dialogue_teacher: str = "runs/dialogue_teacher_synthetic/model"
+    rec_teacher: str = "runs/rec_teacher_synthetic/teacher"
+    dataset: str = "synthetic"
+    batch_size: int = 16
+    batches: int = 20
+    top_k: int = 32
+    max_length: int = 384
+
+
+def main(cfg: BenchConfig) -> dict:
     torch.manual_seed(0)
-    dataset = load_dataset(args.dataset)
-    model, tokenizer, codebook, rec, examples = load_teachers(args.dialogue_teacher, args.rec_teacher, dataset)
-    records = sft_records(dataset, "train", codebook, tokenizer, args.max_length)[: args.batch * args.batches]
-    start = time.perf_counter()
-    keys, rows = compute_teacher_outputs(model, tokenizer, rec, codebook, examples, records, args.batch, args.top_k)
-    online = (time.perf_counter() - start) / args.batches
+    dataset = load_dataset(cfg.dataset)
+    tokenizer, codebook = load_tokenizer(cfg.dialogue_teacher), CodeBook.load(cfg.dialogue_teacher)
+    records = sft_records(dataset, "train", codebook, tokenizer, cfg.max_length)[: cfg.batch_size * cfg.batches]
+    settings = TeacherSettings(cfg.dialogue_teacher, cfg.rec_teacher, cfg.top_k)
     with tempfile.TemporaryDirectory() as tmp:
-        cache = TeacherCache(Path(tmp))
-        size = cache.write(keys, rows)
+        built = ensure_teacher_cache(settings, tmp, examples_by_key(dataset, "train"), records, tokenizer, codebook,
+                                     cfg.max_length, cfg.batch_size)
+        online = built["compute_seconds"] / cfg.batches
         start = time.perf_counter()
-        loaded = cache.read()
-        for n in range(0, len(keys), args.batch):
-            _ = [loaded[k] for k in keys[n:n + args.batch]]
-        cached = (time.perf_counter() - start) / args.batches
-    print(json.dumps({"examples": len(records), "batch": args.batch, "top_k": args.top_k,
-                      "online_ms_per_batch": round(online * 1e3, 2), "cached_ms_per_batch": round(cached * 1e3, 3),
-                      "online_over_cached": round(online / cached, 1),
-                      "cache_bytes_per_example": round(size["bytes_per_example"])}, indent=2))
+        cached = CachedTeachers(records, tmp)
+        for first in range(0, len(records), cfg.batch_size):
+            cached.rows(list(range(first, min(first + cfg.batch_size, len(records)))), {}, None)
+        read = (time.perf_counter() - start) / cfg.batches
+    return {"examples": len(records), "batch_size": cfg.batch_size, "top_k": cfg.top_k,
+            "online_ms_per_batch": round(online * 1e3, 2), "cached_ms_per_batch": round(read * 1e3, 3),
+            "online_over_cached": round(online / read, 1), "cache_bytes_per_example": round(built["bytes_per_example"])}
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_recipe("teacher_outputs", BenchConfig, main))

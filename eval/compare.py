@@ -1,12 +1,12 @@
 """Paired comparison of two evaluation runs on the same instances: the hits of each, the discordant counts (hit by one
 run only) and the exact two-sided McNemar test on them (a binomial test of the discordant split against 1/2).
 
-    python -m eval compare runs/eval/A runs/eval/B [--k 1] [--labels all|new|repeated]
-    python -m eval compare runs/eval/A runs/eval/B --turns [--k 1]
+    python -m eval compare run_a=runs/eval/A run_b=runs/eval/B [k=1] [labels=all|new|repeated]
+    python -m eval compare run_a=runs/eval/A run_b=runs/eval/B turns=true [k=1]
 
 Ranking hits: the label is in the first k of the context's ranking; both runs must have ranked the same dataset, split,
-protocol and limit, and the instances are rebuilt from the data as `eval run` built them. Turn hits (`--turns`, runs
-made with `--generate`): over the turns with gold targets, one of the first k items the generated response names is a
+protocol and limit, and the instances are rebuilt from the data as `eval run` built them. Turn hits (`turns=true`, runs
+made with `generate=true`): over the turns with gold targets, one of the first k items the generated response names is a
 target (at k=1, the per-turn PrR@1); both runs must have generated the same dataset, split and limit.
 """
 
@@ -15,11 +15,11 @@ from pathlib import Path
 
 from scipy.stats import binomtest
 
-from gencrs.data import build_examples, load_dataset
-from gencrs.errors import GencrsError
-from eval.metrics import dedupe
-from eval.protocols import LABEL_KINDS, label_kind, select_instances
 from eval.run import response_items
+from gencrs.data import build_examples, load_dataset
+from gencrs.data.protocols import LABEL_KINDS, label_kind, select_instances
+from gencrs.errors import GencrsError
+from gencrs.metrics import dedupe
 
 SAME = ("dataset", "split", "protocol", "limit")
 SAME_TURNS = ("dataset", "split", "limit")  # generation covers every assistant turn, whatever the protocol
@@ -100,7 +100,7 @@ def turn_hits(rows: dict[str, dict], dataset, examples, k: int, source: Path) ->
 
 def compare_turns(run_a: str, run_b: str, k: int = 1) -> dict:
     (config_a, rows_a), (config_b, rows_b) = (read_run(Path(run), "generations.jsonl", "response_titles",
-                                                       " made with --generate") for run in (run_a, run_b))
+                                                       " made with generate=true") for run in (run_a, run_b))
     check_same(run_a, config_a, run_b, config_b, SAME_TURNS, "generated different turns")
     dataset = load_dataset(config_a["dataset"], data_dir=config_a.get("data_dir"))
     examples = [e for e in build_examples(dataset, config_a["split"])[:config_a.get("limit")] if e.targets]

@@ -6,12 +6,20 @@ from pathlib import Path
 
 import torch
 
+from gencrs.data.protocols import Context
 from gencrs.decoding.beam import trie_beam_search
 from gencrs.decoding.hf import TurnConstraintLogitsProcessor
-from gencrs.decoding.turn import TurnRules, read_titles
+from gencrs.decoding.turn import TurnRules
 from gencrs.errors import GencrsError
-from gencrs.format import INTENT_TOKENS, RESPONSE_START, TARGET_START, parse_turn, prompt_messages
-from eval.protocols import Context
+from gencrs.format import (
+    INTENT_TOKENS,
+    RESPONSE_START,
+    TARGET_START,
+    parse_turn,
+    prompt_messages,
+)
+from gencrs.model import load_trained
+from gencrs.model_dir import read_titles
 from tokenizer_ext.codebook import CodeBook
 
 
@@ -53,8 +61,7 @@ class GenerativeRecommender:
 
     @classmethod
     def load(cls, directory: str, **kwargs) -> "GenerativeRecommender":
-        """A full model directory or a PEFT adapter directory (gencrs.training.model.load_trained)."""
-        from gencrs.training.model import load_trained
+        """A full model directory or a PEFT adapter directory (gencrs.model.load_trained)."""
         path = Path(directory)
         if not ((path / "config.json").exists() or (path / "adapter_config.json").exists()):
             raise GencrsError(f"{directory} is not a model directory (no config.json); pass a model directory or baseline:NAME")

@@ -4,12 +4,13 @@
 """
 
 from collections import Counter, defaultdict
+from pathlib import Path
 from typing import Protocol
 
 from gencrs.data import Dataset
+from gencrs.data.protocols import Context
 from gencrs.errors import GencrsError
-from eval.metrics import rank_by_scores
-from eval.protocols import Context
+from gencrs.metrics import rank_by_scores
 
 
 class Recommender(Protocol):
@@ -80,7 +81,7 @@ def load_recommender(spec: str, dataset: Dataset, backend: str = "hf", **kwargs)
         if name not in BASELINES:
             raise GencrsError(f"unknown baseline '{name}' (choose from {', '.join(BASELINES)})")
         return BASELINES[name](dataset)
-    from pathlib import Path
+    # models are imported when asked for: a baseline runs without torch, and only the vllm backend imports vLLM
     if (Path(spec) / "teacher.json").exists():
         from gencrs.teachers.rec import RecTeacher
         return RecTeacher.load(spec)

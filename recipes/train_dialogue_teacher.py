@@ -3,19 +3,14 @@
     python recipes/train_dialogue_teacher.py [--config recipes/configs/dialogue_teacher_redial.yaml] [key=value ...]
     accelerate launch --config_file accelerate_config.yaml recipes/train_dialogue_teacher.py --config recipes/configs/dialogue_teacher_redial_8b.yaml
 
-Writes OUT/adapter/ (PEFT adapter, tokenizer, codes.json, catalog.json; `python -m eval run --model OUT/adapter`);
+Writes OUT/adapter/ (PEFT adapter, tokenizer, codes.json, catalog.json; `python -m eval run model=OUT/adapter`);
 a killed run resumes from the last checkpoint in OUT/checkpoints.
 """
 
 import sys
 
 from gencrs.cli import run_recipe
-from gencrs.teachers.dialogue import DialogueTeacherConfig, train_dialogue_teacher
-
-
-def job(cfg: DialogueTeacherConfig) -> dict:
-    return {k: v for k, v in train_dialogue_teacher(cfg).items() if k != "log_history"}
-
+from gencrs.training.sft import SFTRunConfig, train_sft
 
 if __name__ == "__main__":
-    sys.exit(run_recipe("train_dialogue_teacher", DialogueTeacherConfig, job))
+    sys.exit(run_recipe("train_dialogue_teacher", SFTRunConfig, train_sft))

@@ -2,7 +2,7 @@
 
     python recipes/train_rec_teacher.py [--config recipes/configs/rec_teacher_redial.yaml] [key=value ...]
 
-Writes OUT/teacher/ (model, graph, config; loadable by `python -m eval run --model OUT/teacher`), OUT/summary.json,
+Writes OUT/teacher/ (model, graph, config; loadable by `python -m eval run model=OUT/teacher`), OUT/summary.json,
 and per-epoch checkpoints; a killed run resumes from OUT/checkpoint.pt.
 """
 

@@ -32,7 +32,8 @@ def smollm2_generative(smollm2_base, synthetic, tmp_path_factory) -> dict:
     model directory (bfloat16) with codes.json and the catalog: a real, untrained generative recommender."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from gencrs.training.model import ensure_extended, save_model_meta
+    from gencrs import model_dir
+    from gencrs.model import ensure_extended
     from tokenizer_ext import CodeBook
 
     root = tmp_path_factory.mktemp("smollm2_generative")
@@ -44,10 +45,10 @@ def smollm2_generative(smollm2_base, synthetic, tmp_path_factory) -> dict:
     ensure_extended(model, tokenizer, codebook, titles)
     model.save_pretrained(root / "model")
     tokenizer.save_pretrained(root / "model")
-    save_model_meta(root / "model", codebook, titles, None)
+    model_dir.write(root / "model", codebook, titles)
     (root / "codes").mkdir()
     (root / "codes" / "codes.json").write_text(json.dumps(codebook.to_json()))
-    return {"codes": str(root / "codes"), "model": str(root / "model")}
+    return {"semantic_ids": str(root / "codes"), "model": str(root / "model")}
 
 
 @pytest.fixture(scope="session")
@@ -60,7 +61,7 @@ def _export_and_adapter_logits(adapter_dir, export_dir):
     prompt that ends inside a target span; and the merged model (for checks on its weights)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from gencrs.training.model import load_trained
+    from gencrs.model import load_trained
 
     adapter_model, _, codebook = load_trained(adapter_dir)
     merged = AutoModelForCausalLM.from_pretrained(export_dir, dtype=torch.float32).eval()
@@ -84,7 +85,7 @@ def real_generative(request) -> dict:
     if request.param == "tiny_base":
         return {**request.getfixturevalue("synthetic_generative"), "base": str(request.getfixturevalue("tiny_base"))}
     made = request.getfixturevalue("smollm2_generative")
-    return {"base": str(request.getfixturevalue("smollm2_base")), "codes": made["codes"], "model": made["model"]}
+    return {"base": str(request.getfixturevalue("smollm2_base")), "semantic_ids": made["semantic_ids"], "model": made["model"]}
 
 
 @pytest.fixture(scope="session")
@@ -141,7 +142,8 @@ def synthetic_generative(tiny_base, synthetic, tmp_path_factory) -> dict:
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from gencrs.training.model import ensure_extended, save_model_meta
+    from gencrs import model_dir
+    from gencrs.model import ensure_extended
     from tokenizer_ext import CodeBook
 
     root = tmp_path_factory.mktemp("synthetic_generative")
@@ -155,8 +157,8 @@ def synthetic_generative(tiny_base, synthetic, tmp_path_factory) -> dict:
     ensure_extended(model, tokenizer, codebook, titles)
     model.save_pretrained(root / "model")
     tokenizer.save_pretrained(root / "model")
-    save_model_meta(root / "model", codebook, titles, None)
-    return {"codes": str(root / "codes"), "model": str(root / "model")}
+    model_dir.write(root / "model", codebook, titles)
+    return {"semantic_ids": str(root / "codes"), "model": str(root / "model")}
 
 
 @pytest.fixture(scope="session")
@@ -167,8 +169,8 @@ def embedding_cache(tmp_path_factory):
 @pytest.fixture(scope="session")
 def redial_codes(redial, tmp_path_factory, embedding_cache):
     """Semantic IDs of all 6,924 ReDial items with the real MiniLM encoder (about 100 s on 2 cores)."""
-    from tokenizer_ext.build import SemanticIdConfig, build_semantic_ids
+    from gencrs.semantic_ids import SemanticIdConfig, build_semantic_ids
     out = tmp_path_factory.mktemp("sid") / "redial"
-    codebook, stats = build_semantic_ids(list(redial.catalog.values()), SemanticIdConfig(
-        dataset="redial", out=str(out), levels=3, codes=256, cache_dir=str(embedding_cache)))
-    return codebook, stats, out
+    built = build_semantic_ids(SemanticIdConfig(dataset="redial", out=str(out), levels=3, codes_per_level=256,
+                                                cache_dir=str(embedding_cache)), redial)
+    return built.codebook, built.stats, out

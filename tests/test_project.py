@@ -1,8 +1,10 @@
-"""The project's top-level files agree with each other: what the GPU configs need is in the `gpu` extra."""
+"""The project's top-level files agree with each other and with the code: the `gpu` extra, the import contracts."""
 
-import tomllib
+import subprocess
+import sys
 from pathlib import Path
 
+import tomllib
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -17,3 +19,13 @@ def test_the_gpu_extra_installs_what_the_gpu_configs_use():
         if settings["distributed_type"] == "DEEPSPEED":
             assert "deepspeed" in gpu, f"{config.name} uses DeepSpeed, which the gpu extra does not install"
         assert settings.get("use_cpu") is False and settings["mixed_precision"] == "bf16", config.name
+
+
+def test_imports_go_one_way():
+    """The contracts in pyproject.toml ([tool.importlinter]): eval on gencrs on tokenizer_ext, and inside gencrs one
+    direction along the data flow. Function-level imports count too. (A child process: import-linter reconfigures
+    logging, which would silence later tests' log capture.)"""
+    lint = Path(sys.executable).parent / "lint-imports"
+    result = subprocess.run([str(lint), "--config", str(REPO / "pyproject.toml"), "--no-cache"], cwd=REPO,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:]

@@ -1,6 +1,6 @@
-"""Catalog -> item texts -> embeddings -> RQ-KMeans codes (collision-free) -> artifact directory.
+"""Item texts -> embeddings -> RQ-KMeans codes (collision-free) -> the files of a semantic-ID directory.
 
-Artifacts (written atomically into one directory):
+`SemanticIds.save` writes into a directory it is given (gencrs.semantic_ids writes it atomically):
     codes.json        item id -> codes and codes -> item id, levels, codes per level
     quantizer.npz     centroids (levels, K, dim)
     stats.json        collisions before/after, utilization per level, reconstruction error, semantic coherence
@@ -13,49 +13,71 @@ import logging
 import random
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from gencrs.data.schema import Item
-from gencrs.errors import GencrsError
-from gencrs.io import atomic_dir
 from tokenizer_ext.codebook import CodeBook
-from tokenizer_ext.embed import DEFAULT_ENCODER, embed_texts, encoder_fingerprint, text_hash
-from tokenizer_ext.item_text import item_text
+from tokenizer_ext.embed import (
+    DEFAULT_ENCODER,
+    embed_texts,
+    encoder_fingerprint,
+    text_hash,
+)
+from tokenizer_ext.errors import SemanticIdError
 from tokenizer_ext.rq import residual_kmeans
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class SemanticIdConfig:
-    dataset: str = "synthetic"
-    data_dir: str | None = None
-    out: str = "runs/semantic_ids_synthetic"
+class QuantizerConfig:
     levels: int = 3
-    codes: int = 256  # codes per level; the synthetic default uses 16
+    codes_per_level: int = 256  # the synthetic default uses 16
     encoder: str = DEFAULT_ENCODER
     cache_dir: str | None = "runs/cache/embeddings"
     seed: int = 0
 
 
-def check_items(items: list[Item]) -> list[str]:
-    seen, texts = set(), []
+@dataclass
+class ItemText:
+    """What an item brings to its semantic ID: the text embedded, and its genres (only for the coherence statistic)."""
+    id: str
+    text: str
+    genres: tuple[str, ...] = ()
+
+
+@dataclass
+class SemanticIds:
+    codebook: CodeBook
+    centroids: np.ndarray  # (levels, codes_per_level, dim)
+    stats: dict
+    manifest: dict
+
+    def save(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        codes_json = json.dumps(self.codebook.to_json(), indent=1, ensure_ascii=False)
+        (directory / "codes.json").write_text(codes_json, encoding="utf-8")
+        np.savez(directory / "quantizer.npz", centroids=self.centroids)
+        (directory / "stats.json").write_text(json.dumps(self.stats, indent=2), encoding="utf-8")
+        manifest = {**self.manifest, "codes_json_sha256": hashlib.sha256(codes_json.encode("utf-8")).hexdigest()}
+        (directory / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+
+
+def check_items(items: list[ItemText]) -> None:
+    seen = set()
     for n, item in enumerate(items):
         if item.id in seen:
-            raise GencrsError(f"duplicate item id '{item.id}' (catalog entry {n})")
+            raise SemanticIdError(f"duplicate item id '{item.id}' (catalog entry {n})")
         seen.add(item.id)
-        text = item_text(item)
-        if not text.strip():
-            raise GencrsError(f"item '{item.id}' (catalog entry {n}) has an empty text: no title or metadata to embed")
-        texts.append(text)
+        if not item.text.strip():
+            raise SemanticIdError(f"item '{item.id}' (catalog entry {n}) has an empty text: no title or metadata to embed")
     if not items:
-        raise GencrsError("empty catalog")
-    return texts
+        raise SemanticIdError("empty catalog")
 
 
-def genre_coherence(items: list[Item], codes: np.ndarray, seed: int = 0, pairs: int = 200_000) -> dict | None:
+def genre_coherence(items: list[ItemText], codes: np.ndarray, seed: int = 0, pairs: int = 200_000) -> dict | None:
     """Share of item pairs sharing a genre, among pairs with the same first-level code vs random pairs."""
     genres = [set(i.genres) for i in items]
     known = [i for i, g in enumerate(genres) if g]
@@ -77,32 +99,22 @@ def genre_coherence(items: list[Item], codes: np.ndarray, seed: int = 0, pairs: 
     return {"same_first_code_share_genre": same / pairs, "random_pairs_share_genre": random_ / pairs, "pairs_sampled": pairs}
 
 
-def build_semantic_ids(items: list[Item], cfg: SemanticIdConfig) -> tuple[CodeBook, dict]:
-    texts = check_items(items)
+def build_semantic_ids(items: list[ItemText], cfg: QuantizerConfig) -> SemanticIds:
+    check_items(items)
+    texts = [item.text for item in items]
     timings = {}
     start = time.perf_counter()
     vectors = embed_texts(texts, cfg.encoder, cfg.cache_dir)
     timings["embed_seconds"] = round(time.perf_counter() - start, 2)
     start = time.perf_counter()
     with tqdm(total=cfg.levels, desc="rq-kmeans levels", unit="level") as bar:
-        quantized = residual_kmeans(vectors, cfg.levels, cfg.codes, seed=cfg.seed, progress=bar)
+        quantized = residual_kmeans(vectors, cfg.levels, cfg.codes_per_level, seed=cfg.seed, progress=bar)
     timings["quantize_seconds"] = round(time.perf_counter() - start, 2)
-    codebook = CodeBook(cfg.levels, cfg.codes, {item.id: tuple(int(c) for c in row) for item, row in zip(items, quantized.codes)})
+    codebook = CodeBook(cfg.levels, cfg.codes_per_level, {item.id: tuple(int(c) for c in row) for item, row in zip(items, quantized.codes)})
     stats = {**quantized.stats, **timings, "genre_coherence": genre_coherence(items, quantized.codes, cfg.seed)}
-    with atomic_dir(cfg.out) as tmp:
-        codes_json = json.dumps(codebook.to_json(), indent=1, ensure_ascii=False)
-        (tmp / "codes.json").write_text(codes_json, encoding="utf-8")
-        np.savez(tmp / "quantizer.npz", centroids=quantized.centroids)
-        (tmp / "stats.json").write_text(json.dumps(stats, indent=2), encoding="utf-8")
-        (tmp / "manifest.json").write_text(json.dumps({
-            "config": asdict(cfg),
-            "encoder": cfg.encoder,
-            "encoder_weights_sha256": encoder_fingerprint(cfg.encoder),
-            "item_text_sha256": {item.id: text_hash(t) for item, t in zip(items, texts)},
-            "codes_json_sha256": hashlib.sha256(codes_json.encode("utf-8")).hexdigest(),
-            "versions": _versions(),
-        }, indent=1), encoding="utf-8")
-    return codebook, stats
+    manifest = {"config": asdict(cfg), "encoder": cfg.encoder, "encoder_weights_sha256": encoder_fingerprint(cfg.encoder),
+                "item_text_sha256": {item.id: text_hash(t) for item, t in zip(items, texts)}, "versions": _versions()}
+    return SemanticIds(codebook, quantized.centroids, stats, manifest)
 
 
 def _versions() -> dict:

@@ -6,7 +6,7 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
-from gencrs.errors import GencrsError
+from tokenizer_ext.errors import SemanticIdError
 
 LEVEL_LETTERS = string.ascii_lowercase
 CODE_TOKEN_RE = re.compile(r"<([a-z])_(\d+)>")
@@ -25,7 +25,7 @@ class CodeBook:
     def __post_init__(self):
         self.code_items = {codes: item for item, codes in self.item_codes.items()}
         if len(self.code_items) != len(self.item_codes):
-            raise GencrsError("code table is not collision-free: two items share a code tuple")
+            raise SemanticIdError("code table is not collision-free: two items share a code tuple")
 
     def all_tokens(self) -> list[str]:
         """Every code token of every level (L x K), used or not, in a fixed order."""
@@ -67,5 +67,5 @@ class CodeBook:
     def load(cls, directory: str | Path) -> "CodeBook":
         path = Path(directory) / "codes.json"
         if not path.exists():
-            raise GencrsError(f"no code table at {path} (build one with: python -m tokenizer_ext build --dataset NAME --out DIR)")
+            raise SemanticIdError(f"no code table at {path} (build one with: python recipes/build_semantic_ids.py dataset=NAME out=DIR)")
         return cls.from_json(json.loads(path.read_text(encoding="utf-8")))

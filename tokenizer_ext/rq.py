@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
-from gencrs.errors import GencrsError
+from tokenizer_ext.errors import SemanticIdError
 
 
 @dataclass
@@ -43,9 +43,9 @@ def nearest(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:
 def residual_kmeans(x: np.ndarray, levels: int, k: int, seed: int = 0, progress=None) -> Quantized:
     n, dim = x.shape
     if k > n:
-        raise GencrsError(f"{k} codes per level is more than the {n} items: choose codes <= {n}")
+        raise SemanticIdError(f"{k} codes per level is more than the {n} items: choose codes <= {n}")
     if k ** levels < n:
-        raise GencrsError(f"catalog of {n} items does not fit {levels} levels x {k} codes ({k ** levels} code tuples): "
+        raise SemanticIdError(f"catalog of {n} items does not fit {levels} levels x {k} codes ({k ** levels} code tuples): "
                           "raise levels or codes")
     residual = x.astype(np.float32).copy()
     codes = np.zeros((n, levels), dtype=np.int64)

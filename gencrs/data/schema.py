@@ -26,6 +26,22 @@ class Item:
     def has_metadata(self) -> bool:
         return bool(self.genres or self.actors or self.directors or self.writers or self.plot)
 
+    @property
+    def text(self) -> str:
+        """The text the item is embedded from (its semantic ID, the rec teacher): title, year and the metadata."""
+        parts = [self.display]
+        if self.genres:
+            parts.append("Genres: " + ", ".join(self.genres))
+        if self.directors:
+            parts.append("Directed by " + ", ".join(self.directors))
+        if self.actors:
+            parts.append("Starring " + ", ".join(self.actors))
+        if self.writers:
+            parts.append("Written by " + ", ".join(self.writers))
+        if self.plot:
+            parts.append(self.plot)
+        return ". ".join(p.strip() for p in parts if p and p.strip())
+
 
 def split_title_year(name: str) -> tuple[str, int | None]:
     """'Police Academy  (1984)' -> ('Police Academy', 1984); a name without a year keeps year None."""

@@ -18,7 +18,15 @@ from enum import IntEnum
 
 import torch
 
-from gencrs.format import INTENT_TOKENS, ITEM_END, ITEM_START, RESPONSE_START, SPECIAL_TOKENS, TARGET_END, TARGET_START
+from gencrs.format import (
+    INTENT_TOKENS,
+    ITEM_END,
+    ITEM_START,
+    RESPONSE_START,
+    SPECIAL_TOKENS,
+    TARGET_END,
+    TARGET_START,
+)
 from tokenizer_ext.codebook import CodeBook
 from tokenizer_ext.trie import INVALID, Trie
 

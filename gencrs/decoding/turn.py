@@ -22,29 +22,19 @@ spans, in plain Python, and its mask is a shared cached tensor (the rule runs on
 sequence, so its cost is paid on every token). Masks live on the backend's device in an LRU bounded in bytes.
 """
 
-import json
 from pathlib import Path
 
 import torch
 from cachetools import LRUCache
 
 from gencrs.decoding.constraint import Phase, TurnConstraint
-from gencrs.errors import GencrsError
 from gencrs.format import ITEM_END, ITEM_START
+from gencrs.model_dir import read_titles
 from tokenizer_ext.codebook import CodeBook
 
 MASK_CACHE_BYTES = 64 << 20  # 64 MiB: 512 masks of a 128k vocabulary, about 16,000 of the tiny models' 4k
 SUBSET_CACHE = 16  # constraints of distinct `items`/`exclude` sets kept at once
 TRANSITION_CACHE = 1 << 16
-
-
-def read_titles(model_dir: str | Path) -> dict[str, str]:
-    """The item titles a model directory writes in its item spans (its catalog.json: item id -> title)."""
-    path = Path(model_dir) / "catalog.json"
-    if not path.exists():
-        raise GencrsError(f"{path} is missing: the item-span rule needs the titles the model was trained with "
-                          f"(training runs and recipes/export.py write it)")
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 class TitleWatch:

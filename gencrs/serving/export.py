@@ -5,12 +5,12 @@ embeddings and lm_head are saved with the merged weights. Beside the weights: th
 codes.json (the code table) and catalog.json (item id -> title), which the serving processor and gencrs.client read.
 """
 
-import json
 import logging
 from pathlib import Path
 
+from gencrs import model_dir as model_files
 from gencrs.io import atomic_dir
-from gencrs.training.model import load_trained, resolve_dtype, save_model_meta
+from gencrs.model import load_trained, resolve_dtype
 
 log = logging.getLogger(__name__)
 
@@ -21,11 +21,10 @@ def export_model(model_dir: str | Path, out: str | Path, dtype: str = "float32")
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
     model = model.to(resolve_dtype(dtype))
-    titles = json.loads((Path(model_dir) / "catalog.json").read_text(encoding="utf-8"))
+    titles = model_files.read_titles(model_dir)
     with atomic_dir(Path(out)) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        save_model_meta(tmp, codebook, titles, None)
-        (tmp / "gencrs_export.json").write_text(json.dumps({"source": str(model_dir), "dtype": dtype}))
+        model_files.write(tmp, codebook, titles, export={"source": str(model_dir), "dtype": dtype})
     log.info("exported %s to %s (%d tokens in the vocabulary)", model_dir, out, len(tokenizer))
     return Path(out)

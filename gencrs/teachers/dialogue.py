@@ -1,30 +1,17 @@
 """Dialogue teacher: the base LM fine-tuned on the output format (intent, target semantic IDs, response) with plain
-next-token loss on the assistant turn: LoRA/QLoRA saved as a PEFT adapter, or (the tiny CPU model) fully fine-tuned.
-It is the run of gencrs.training.sft with the plain trainer."""
+next-token loss on the assistant turn (trained by gencrs.training.sft.train_sft, recipes/train_dialogue_teacher.py).
+Here: the statistic ConKD's gate relies on."""
 
-from dataclasses import dataclass
+import torch
 
-from gencrs.training.sft import SFTRunConfig, train_sft
+from gencrs.format import RESPONSE_START
+from gencrs.teachers.outputs import encode_records, online_dialogue_outputs
 from tokenizer_ext.codebook import CodeBook
-
-
-@dataclass
-class DialogueTeacherConfig(SFTRunConfig):
-    out: str = "runs/dialogue_teacher_synthetic"
-
-
-def train_dialogue_teacher(cfg: DialogueTeacherConfig) -> dict:
-    return train_sft(cfg)
 
 
 def gate_statistics(model, tokenizer, codebook: CodeBook, records: list[dict], batch_size: int = 16) -> dict:
     """The statistic ConKD's gate relies on: the dialogue teacher's mean probability mass on item (code) tokens at
     positions whose gold next token is a code token (inside the target span) vs at ordinary response positions."""
-    import torch
-
-    from gencrs.format import RESPONSE_START
-    from gencrs.teachers.outputs import encode_records, online_dialogue_outputs
-
     code_ids = torch.tensor(tokenizer.convert_tokens_to_ids(codebook.all_tokens()))
     response_id = tokenizer.convert_tokens_to_ids(RESPONSE_START)
     inside, ordinary = [], []

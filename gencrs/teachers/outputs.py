@@ -11,13 +11,19 @@
 Both can be computed online in the training step or cached on disk (float16 top-k + mass), `TeacherCache`.
 """
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from gencrs.data.protocols import Context
+from gencrs.model import load_trained
+from gencrs.teachers.rec import RecTeacher
 from tokenizer_ext.codebook import CodeBook
+
+log = logging.getLogger(__name__)
 
 
 def code_distributions(item_probs: torch.Tensor, item_codes: torch.Tensor, gold: list[tuple[int, ...]],
@@ -140,19 +146,6 @@ def encode_records(tokenizer, records: list[dict]) -> tuple[dict, torch.Tensor]:
     return enc, labels
 
 
-def load_teachers(dialogue_teacher: str, rec_teacher: str, dataset, split: str = "train", load_in_4bit: bool = False):
-    """(dialogue model, its tokenizer, code table, rec teacher, examples of `split` by key): what computing teacher
-    outputs needs. The dialogue teacher is placed by gencrs.training.model.placement (on CUDA: this process's GPU,
-    bfloat16; `load_in_4bit`: its base in NF4, as the QLoRA student's)."""
-    from gencrs.data import build_examples
-    from gencrs.teachers.rec import RecTeacher
-    from gencrs.training.model import load_trained
-
-    model, tokenizer, codebook = load_trained(dialogue_teacher, load_in_4bit)
-    examples = {e.key: e for e in build_examples(dataset, split)}
-    return model, tokenizer, codebook, RecTeacher.load(rec_teacher), examples
-
-
 def cache_fingerprint(dialogue_teacher: str, rec_teacher: str, max_length: int, top_k: int, records: list[dict],
                       exclude_context: bool = False) -> str:
     """What a teacher cache depends on: both teachers' files (path, size, mtime), max_length, top_k, the records and
@@ -168,63 +161,100 @@ def cache_fingerprint(dialogue_teacher: str, rec_teacher: str, max_length: int, 
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def compute_teacher_outputs(dialogue_model, tokenizer, rec_teacher, codebook: CodeBook, examples: dict, records: list[dict],
-                            batch_size: int = 16, top_k: int = 32, exclude_context: bool = False) -> tuple[list[str], list[dict]]:
-    """Online outputs of both teachers for `records` (gencrs.training.records.sft_records); `examples` maps a record's
-    key to its Example. Returns keys and per-record rows as TeacherCache stores them."""
-    from tqdm.auto import tqdm
+class CachedTeachers:
+    """The teachers' outputs for a training row, found by its example index (position in the run's train records), read
+    from a TeacherCache."""
 
-    source = TeacherSource.from_teachers(records, examples, dialogue_model, rec_teacher, tokenizer, codebook, top_k,
-                                         exclude_context)
-    rec_teacher.prepare([source.context(i) for i in range(len(records))])  # embed all context texts in one pass
-    rows = []
-    for start in tqdm(range(0, len(records), batch_size), desc="teacher outputs", unit="batch"):
-        indices = list(range(start, min(start + batch_size, len(records))))
-        enc, labels = encode_records(tokenizer, [records[i] for i in indices])
-        rows += [{k: v.cpu() for k, v in row.items()} for row in source.rows(indices, enc, labels)]  # kept on the host
-    return [r["key"] for r in records], rows
-
-
-class TeacherSource:
-    """The teachers' outputs for a training row, found by its example index (position in the run's train records):
-    read from a TeacherCache, or computed online from the loaded teachers in the training step."""
-
-    def __init__(self, records: list[dict], cached: dict | None = None, online: dict | None = None):
-        self.records, self.cached, self.online = records, cached, online
-
-    @classmethod
-    def from_cache(cls, records: list[dict], directory: str | Path) -> "TeacherSource":
-        cached = TeacherCache(Path(directory)).read()
-        missing = [r["key"] for r in records if r["key"] not in cached]
+    def __init__(self, records: list[dict], directory: str | Path):
+        self.records, self.cached = records, TeacherCache(Path(directory)).read()
+        missing = [r["key"] for r in records if r["key"] not in self.cached]
         if missing:
             raise ValueError(f"teacher cache {directory} lacks {len(missing)} of {len(records)} training records "
                              f"(first: {missing[0]}); rebuild it with recipes/cache_teacher_outputs.py")
-        return cls(records, cached=cached)
-
-    @classmethod
-    def from_teachers(cls, records: list[dict], examples: dict, dialogue_model, rec_teacher, tokenizer,
-                      codebook: CodeBook, top_k: int, exclude_context: bool = False) -> "TeacherSource":
-        code_ids = torch.tensor(tokenizer.convert_tokens_to_ids(codebook.all_tokens()))
-        return cls(records, online={"examples": examples, "dialogue_model": dialogue_model.eval(), "rec": rec_teacher,
-                                    "codebook": codebook, "code_ids": code_ids, "top_k": top_k,
-                                    "exclude_context": exclude_context})
-
-    def context(self, index: int):
-        """The recommendation teacher's view of a training record: its context messages and items, and the items its
-        distribution leaves out (the context's with exclude_context, else none)."""
-        from eval.protocols import Context
-        key = self.records[index]["key"]
-        example = self.online["examples"][key]
-        exclude = list(example.context_items) if self.online["exclude_context"] else []
-        return Context(key, example.context, example.context_items, exclude)
 
     def rows(self, indices: list[int], inputs: dict, labels: torch.Tensor) -> list[dict]:
-        keys = [self.records[i]["key"] for i in indices]
-        if self.cached is not None:
-            return [self.cached[k] for k in keys]
-        o = self.online
-        dialogue = online_dialogue_outputs(o["dialogue_model"], inputs["input_ids"], inputs["attention_mask"], labels,
-                                           o["code_ids"], o["top_k"])
+        return [self.cached[self.records[i]["key"]] for i in indices]
+
+
+class OnlineTeachers:
+    """The same, computed from the loaded teachers in the training step: the dialogue teacher on the batch, the rec
+    teacher on each row's context (`examples`: a record's key -> its Example)."""
+
+    def __init__(self, records: list[dict], examples: dict, dialogue_model, rec_teacher, tokenizer, codebook: CodeBook,
+                 top_k: int, exclude_context: bool = False):
+        self.records, self.examples, self.rec, self.codebook = records, examples, rec_teacher, codebook
+        self.dialogue_model, self.top_k, self.exclude_context = dialogue_model.eval(), top_k, exclude_context
+        self.code_ids = torch.tensor(tokenizer.convert_tokens_to_ids(codebook.all_tokens()))
+
+    def context(self, index: int) -> Context:
+        """The recommendation teacher's view of a training record: its context messages and items, and the items its
+        distribution leaves out (the context's with exclude_context, else none)."""
+        example = self.examples[self.records[index]["key"]]
+        exclude = list(example.context_items) if self.exclude_context else []
+        return Context(example.key, example.context, example.context_items, exclude)
+
+    def rows(self, indices: list[int], inputs: dict, labels: torch.Tensor) -> list[dict]:
+        dialogue = online_dialogue_outputs(self.dialogue_model, inputs["input_ids"], inputs["attention_mask"], labels,
+                                           self.code_ids, self.top_k)
         contexts = [self.context(i) for i in indices]
-        rec = online_rec_outputs(o["rec"], contexts, [o["examples"][k].targets for k in keys], o["codebook"])
+        targets = [self.examples[self.records[i]["key"]].targets for i in indices]
+        rec = online_rec_outputs(self.rec, contexts, targets, self.codebook)
         return [{**d, "rec": r} for d, r in zip(dialogue, rec)]
+
+
+def compute_teacher_outputs(teachers: OnlineTeachers, tokenizer, batch_size: int = 16) -> tuple[list[str], list[dict]]:
+    """Both teachers' outputs for every one of `teachers.records`, in batches; keys and per-record rows (on the host)
+    as TeacherCache stores them."""
+    from tqdm.auto import tqdm
+
+    records = teachers.records
+    teachers.rec.prepare([teachers.context(i) for i in range(len(records))])  # embed all context texts in one pass
+    rows = []
+    for first in tqdm(range(0, len(records), batch_size), desc="teacher outputs", unit="batch"):
+        indices = list(range(first, min(first + batch_size, len(records))))
+        enc, labels = encode_records(tokenizer, [records[i] for i in indices])
+        rows += [{k: v.cpu() for k, v in row.items()} for row in teachers.rows(indices, enc, labels)]
+    return [r["key"] for r in records], rows
+
+
+@dataclass
+class TeacherSettings:
+    """Which teachers, and how their outputs are taken: what a teacher cache's fingerprint records."""
+    dialogue_teacher: str  # a trained dialogue teacher's OUT/adapter or OUT/model
+    rec_teacher: str  # a trained recommendation teacher's OUT/teacher
+    top_k: int = 32  # dialogue-teacher tokens kept per position
+    exclude_context: bool = False  # the rec teacher's target distribution leaves out the context's items
+    load_in_4bit: bool = False  # the dialogue teacher's base in NF4 (as a QLoRA student's)
+
+
+def load_online_teachers(settings: TeacherSettings, examples: dict, records: list[dict], tokenizer,
+                         codebook: CodeBook) -> OnlineTeachers:
+    """Both teachers loaded, the dialogue teacher placed by gencrs.model.placement (on CUDA: this process's GPU)."""
+    dialogue_model, _, _ = load_trained(settings.dialogue_teacher, settings.load_in_4bit)
+    return OnlineTeachers(records, examples, dialogue_model, RecTeacher.load(settings.rec_teacher), tokenizer, codebook,
+                          settings.top_k, settings.exclude_context)
+
+
+def ensure_teacher_cache(settings: TeacherSettings, directory: str | Path, examples: dict, records: list[dict], tokenizer,
+                         codebook: CodeBook, max_length: int, batch_size: int = 16) -> dict:
+    """The one way teacher outputs are built: the cache in `directory` of both teachers' outputs for `records`
+    (gencrs.data.records), kept when its fingerprint matches these teachers and settings, else computed (teachers
+    loaded, every record run, rows kept on the host) and written. Returns the cache's size and how it was obtained."""
+    import time
+
+    expected = cache_fingerprint(settings.dialogue_teacher, settings.rec_teacher, max_length, settings.top_k, records,
+                                 settings.exclude_context)
+    cache = TeacherCache(Path(directory))
+    found = cache.fingerprint()
+    if found == expected:
+        return {"examples": len(records), "built": False}
+    if found is not None:
+        log.info("teacher cache %s was computed from other teachers or settings: rebuilding", directory)
+    log.info("building the teacher cache %s from %s and %s", directory, settings.dialogue_teacher, settings.rec_teacher)
+    teachers = load_online_teachers(settings, examples, records, tokenizer, codebook)
+    start = time.perf_counter()
+    keys, rows = compute_teacher_outputs(teachers, tokenizer, batch_size)
+    seconds = time.perf_counter() - start
+    stats = cache.write(keys, rows, expected)
+    log.info("teacher cache: %d examples, %.0f bytes per example", stats["examples"], stats["bytes_per_example"])
+    return {**stats, "built": True, "compute_seconds": seconds}

@@ -3,11 +3,16 @@ entities with self-attention (as KBRD/KGSF do), plus optionally the context text
 scored against every item. It outputs P(item | context) over the whole catalog and implements the recommender
 interface of the evaluation harness."""
 
+import json
+from pathlib import Path
+
 import torch
 from torch import nn
 from torch_geometric.nn import RGCNConv
 
-from gencrs.kg import KnowledgeGraph
+from gencrs.io import atomic_dir
+from gencrs.teachers.kg import KnowledgeGraph
+from tokenizer_ext.embed import embed_texts
 
 
 class RecTeacherModel(nn.Module):
@@ -68,7 +73,6 @@ class RecTeacher:
         nodes = pad_nodes([self.kg.link(context_text(c, turns=None), c.items) for c in contexts], self.max_nodes)
         text = None
         if self.encoder:
-            from tokenizer_ext.embed import embed_texts
             text = torch.from_numpy(embed_texts([context_text(c) for c in contexts], self.encoder, self.cache_dir))
         return nodes, text
 
@@ -93,12 +97,9 @@ class RecTeacher:
     def prepare(self, contexts) -> None:
         """Embed the text of many contexts in one pass (item_probs then finds them in the embedding cache)."""
         if self.encoder:
-            from tokenizer_ext.embed import embed_texts
             embed_texts([context_text(c) for c in contexts], self.encoder, self.cache_dir)
 
     def save(self, directory, config: dict) -> None:
-        from gencrs.io import atomic_dir
-        import json
         with atomic_dir(directory) as tmp:
             torch.save(self.model.state_dict(), tmp / "model.pt")
             torch.save({"edge_index": self.kg.edge_index, "edge_type": self.kg.edge_type, "num_nodes": self.kg.num_nodes,
@@ -109,8 +110,6 @@ class RecTeacher:
 
     @classmethod
     def load(cls, directory, cache_dir: str | None = None) -> "RecTeacher":
-        import json
-        from pathlib import Path
         directory = Path(directory)
         meta = json.loads((directory / "teacher.json").read_text())
         g = torch.load(directory / "kg.pt", weights_only=False)

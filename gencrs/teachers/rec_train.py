@@ -11,11 +11,12 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from eval import metrics as M
-from eval.protocols import build_instances, contexts_of
+from gencrs import metrics as M
 from gencrs.data import load_dataset
+from gencrs.data.paths import resolve_data_dir
+from gencrs.data.protocols import build_instances, contexts_of
 from gencrs.io import atomic_write_json
-from gencrs.kg import build_kg
+from gencrs.teachers.kg import build_kg
 from gencrs.teachers.rec import RecTeacher, RecTeacherModel
 from tokenizer_ext.embed import DEFAULT_ENCODER
 
@@ -52,7 +53,6 @@ def train_rec_teacher(cfg: RecTeacherConfig) -> dict:
     random.seed(cfg.seed)
     out = Path(cfg.out)
     dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, seed=cfg.seed)
-    from gencrs.data.paths import resolve_data_dir
     kg = build_kg(dataset, resolve_data_dir(cfg.data_dir), min_relation_edges=cfg.min_relation_edges)
     log.info("graph: %d nodes, %d edges, %d relations (%s)", kg.num_nodes, kg.edge_index.shape[1], kg.num_relations, ", ".join(kg.sources))
     item_ids = list(dataset.catalog)

@@ -2,21 +2,42 @@
 
 Teacher outputs come from a disk cache (default; built from the teachers on first use, by the main process) or are
 computed online in every step (`teacher_outputs=online`; the dialogue teacher is then a second model in memory).
-gamma = 0 is plain SFT: no teacher is loaded.
+gamma = 0 is plain SFT: no teacher is loaded (`ConKDConfig.distills`).
 """
 
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from accelerate import PartialState
+
+from gencrs.data.records import examples_by_key
 from gencrs.errors import GencrsError
-from gencrs.training.sft import SFTRunConfig, train_sft
+from gencrs.teachers.outputs import (
+    CachedTeachers,
+    TeacherSettings,
+    ensure_teacher_cache,
+    load_online_teachers,
+)
+from gencrs.training.sft import (
+    Run,
+    RunModel,
+    RunRecords,
+    SFTRunConfig,
+    build_model,
+    build_trainer,
+    prepare_run,
+    run_records,
+    train_and_save,
+    training_args,
+)
+from gencrs.training.trainer import ConKDConfig, ConKDTrainer
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class ConKDConfig(SFTRunConfig):
+class StudentRunConfig(SFTRunConfig):
     out: str = "runs/student_synthetic"
     dialogue_teacher: str = "runs/dialogue_teacher_synthetic/model"  # trained by recipes/train_dialogue_teacher.py
     rec_teacher: str = "runs/rec_teacher_synthetic/teacher"  # trained by recipes/train_rec_teacher.py
@@ -29,78 +50,50 @@ class ConKDConfig(SFTRunConfig):
     top_k: int = 32  # dialogue-teacher tokens kept per position
 
 
-def teacher_cache_dir(cfg: ConKDConfig) -> Path:
+def teacher_cache_dir(cfg: StudentRunConfig) -> Path:
     suffix = "_exclude_context" if cfg.rec_exclude_context else ""
     return Path(cfg.teacher_cache or Path(cfg.dialogue_teacher).parent / f"teacher_cache_{cfg.max_length}{suffix}")
 
 
-def check_config(cfg: ConKDConfig) -> None:
-    if not 0 <= cfg.gamma <= 1:
-        raise GencrsError(f"gamma must be in [0, 1], not {cfg.gamma}")
-    if cfg.gate not in ("hard", "soft", "none"):
-        raise GencrsError(f"gate must be hard, soft or none, not {cfg.gate!r}")
+def conkd_args(cfg: StudentRunConfig) -> ConKDConfig:
+    """The trainer's config; ConKDConfig validates the ConKD settings when it is made, before anything loads."""
     if cfg.teacher_outputs not in ("cache", "online"):
         raise GencrsError(f"teacher_outputs must be cache or online, not {cfg.teacher_outputs!r}")
-    if cfg.gamma > 0:
-        for name in ("dialogue_teacher", "rec_teacher"):
-            if not Path(getattr(cfg, name)).is_dir():
-                raise GencrsError(f"{name} {getattr(cfg, name)} does not exist: train it first "
-                                  f"(recipes/train_{name}.py) or set gamma=0 for plain SFT")
+    return training_args(cfg, ConKDConfig)
 
 
-def load_teachers_for(cfg: ConKDConfig, dataset):
-    """The teachers and the train examples they read: the dialogue turns and the run's item-alignment turns."""
-    from gencrs.teachers.outputs import load_teachers
-    from gencrs.training.records import item_examples
-
-    model, _, _, rec, examples = load_teachers(cfg.dialogue_teacher, cfg.rec_teacher, dataset,
-                                                 load_in_4bit=cfg.load_in_4bit)
-    examples.update({e.key: e for e in item_examples(dataset, cfg.item_records, cfg.seed)})
-    return model, rec, examples
+def check_teachers(cfg: StudentRunConfig) -> None:
+    for name in ("dialogue_teacher", "rec_teacher"):
+        if not Path(getattr(cfg, name)).is_dir():
+            raise GencrsError(f"{name} {getattr(cfg, name)} does not exist: train it first "
+                              f"(recipes/train_{name}.py) or set gamma=0 for plain SFT")
 
 
-def build_teacher_cache(cfg: ConKDConfig, dataset, records: list[dict], tokenizer, codebook, fingerprint: str) -> None:
-    from gencrs.teachers.outputs import TeacherCache, compute_teacher_outputs
-
-    log.info("building the teacher cache %s from %s and %s", teacher_cache_dir(cfg), cfg.dialogue_teacher, cfg.rec_teacher)
-    model, rec, examples = load_teachers_for(cfg, dataset)
-    keys, rows = compute_teacher_outputs(model, tokenizer, rec, codebook, examples, records, top_k=cfg.top_k,
-                                         exclude_context=cfg.rec_exclude_context)
-    stats = TeacherCache(teacher_cache_dir(cfg)).write(keys, rows, fingerprint)
-    log.info("teacher cache: %d examples, %.0f bytes per example", stats["examples"], stats["bytes_per_example"])
-
-
-def teachers_for(cfg: ConKDConfig):
-    """make_trainer_kwargs for train_sft: the ConKD trainer's settings and its teacher source."""
-    from accelerate import PartialState
-
-    from gencrs.teachers.outputs import TeacherCache, TeacherSource, cache_fingerprint
-
-    def make(dataset, records, tokenizer, codebook) -> dict:
-        kwargs = {"gamma": cfg.gamma, "gate": cfg.gate, "eta": cfg.eta, "codebook": codebook, "teachers": None}
-        if cfg.gamma == 0:
-            return kwargs
-        if cfg.teacher_outputs == "cache":
-            cache = teacher_cache_dir(cfg)
-            with PartialState().main_process_first():  # one process builds it, the others then read it
-                found = TeacherCache(cache).fingerprint()
-                expected = cache_fingerprint(cfg.dialogue_teacher, cfg.rec_teacher, cfg.max_length, cfg.top_k, records,
-                                             cfg.rec_exclude_context)
-                if found != expected:
-                    if found is not None:
-                        log.info("teacher cache %s was computed from other teachers or settings: rebuilding", cache)
-                    build_teacher_cache(cfg, dataset, records, tokenizer, codebook, expected)
-            kwargs["teachers"] = TeacherSource.from_cache(records, cache)
-        else:
-            model, rec, examples = load_teachers_for(cfg, dataset)
-            kwargs["teachers"] = TeacherSource.from_teachers(records, examples, model, rec, tokenizer, codebook, cfg.top_k,
-                                                             cfg.rec_exclude_context)
-        return kwargs
-
-    return make
+def student_teachers(run: Run, built: RunModel, train: list[dict]):
+    """The teachers' outputs for the run's train records: from the cache (built first when it is missing or stale,
+    by the main process while the others wait) or the loaded teachers."""
+    cfg = run.cfg
+    settings = TeacherSettings(cfg.dialogue_teacher, cfg.rec_teacher, cfg.top_k, cfg.rec_exclude_context,
+                               cfg.load_in_4bit)
+    examples = examples_by_key(run.dataset, "train", cfg.item_records, cfg.seed)
+    if cfg.teacher_outputs == "online":
+        return load_online_teachers(settings, examples, train, built.tokenizer, run.codebook)
+    with PartialState().main_process_first():
+        ensure_teacher_cache(settings, teacher_cache_dir(cfg), examples, train, built.tokenizer, run.codebook,
+                             cfg.max_length)
+    return CachedTeachers(train, teacher_cache_dir(cfg))
 
 
-def train_student(cfg: ConKDConfig, callbacks=()) -> dict:
-    from gencrs.training.trainer import ConKDTrainer
-    check_config(cfg)
-    return train_sft(cfg, ConKDTrainer, teachers_for(cfg), callbacks)
+def build_student_trainer(cfg: StudentRunConfig, callbacks=()) -> tuple[Run, RunRecords, ConKDTrainer]:
+    args = conkd_args(cfg)
+    if args.distills:
+        check_teachers(cfg)
+    run = prepare_run(cfg)
+    built = build_model(run)
+    records = run_records(run, built.tokenizer)
+    teachers = student_teachers(run, built, records.train) if args.distills else None
+    return run, records, build_trainer(run, built, records, args, ConKDTrainer, callbacks, teachers=teachers)
+
+
+def train_student(cfg: StudentRunConfig, callbacks=()) -> dict:
+    return train_and_save(*build_student_trainer(cfg, callbacks))

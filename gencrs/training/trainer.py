@@ -7,17 +7,52 @@ student logits it distils into. `token_loss` is the one place a subclass changes
 
 Every training row carries `example_index` (its position in the run's record list) through the collator, so the
 ConKD trainer can find the teachers' outputs for it.
+
+Each trainer's own settings live on its config class and are read from `self.args`, as TRL's GKDTrainer reads
+GKDConfig: `GencrsSFTConfig(SFTConfig)` adds `code_loss_weight`, `ConKDConfig(GencrsSFTConfig)` adds gamma, gate and
+eta, validated once when the config is made.
 """
 
 from collections import defaultdict
+from dataclasses import dataclass, field
 
 import torch
-from trl import SFTTrainer
+from trl import SFTConfig, SFTTrainer
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
+from gencrs.errors import GencrsError
 from gencrs.training.conkd import TeacherTargets, code_token_tables, conkd_loss
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "position_ids")
+
+
+@dataclass
+class GencrsSFTConfig(SFTConfig):
+    code_loss_weight: float = field(default=1.0, metadata={"help": "loss weight at positions whose gold token is a "
+                                                                   "code token (the target span's semantic IDs)"})
+
+
+@dataclass
+class ConKDConfig(GencrsSFTConfig):
+    gamma: float = field(default=0.5, metadata={"help": "weight of distillation against NLL (ConKD: 0.4-0.6); "
+                                                        "0 = plain SFT, no teacher"})
+    gate: str = field(default="hard", metadata={"help": "hard: lambda = 1[mass >= eta] | soft: lambda = mass | "
+                                                        "none: the dialogue teacher only"})
+    eta: float = field(default=0.5, metadata={"help": "hard-gate threshold on the dialogue teacher's item-token mass"})
+
+    def __post_init__(self):
+        if not 0 <= self.gamma <= 1:
+            raise GencrsError(f"gamma must be in [0, 1], not {self.gamma}")
+        if self.gate not in ("hard", "soft", "none"):
+            raise GencrsError(f"gate must be hard, soft or none, not {self.gate!r}")
+        if not 0 <= self.eta <= 1:
+            raise GencrsError(f"eta must be in [0, 1], not {self.eta}")
+        super().__post_init__()
+
+    @property
+    def distills(self) -> bool:
+        """gamma = 0 is plain SFT: no teacher is loaded or read."""
+        return self.gamma > 0
 
 
 class IndexedCollator(DataCollatorForLanguageModeling):
@@ -28,13 +63,13 @@ class IndexedCollator(DataCollatorForLanguageModeling):
 
 
 class LogitsSFTTrainer(SFTTrainer):
-    """`code_loss_weight` scales the loss at positions whose gold token is a code token (`code_token_ids`): the target
-    span is 3 tokens of a ~25-token turn, and up-weighting it makes the model learn to read the context for it."""
+    """`args.code_loss_weight` scales the loss at positions whose gold token is one of `codebook`'s code tokens: the
+    target span is 3 tokens of a ~25-token turn, and up-weighting it makes the model learn to read the context for it."""
 
-    def __init__(self, *args, code_token_ids: list[int] = (), code_loss_weight: float = 1.0, **kwargs):
+    def __init__(self, *args, codebook, **kwargs):
         super().__init__(*args, **kwargs)
-        self.code_token_ids = torch.tensor(list(code_token_ids), dtype=torch.long)
-        self.code_loss_weight = code_loss_weight
+        self.codebook = codebook
+        self.code_token_ids = torch.tensor(self.processing_class.convert_tokens_to_ids(codebook.all_tokens()))
 
     def _set_signature_columns_if_needed(self):
         super()._set_signature_columns_if_needed()
@@ -54,11 +89,12 @@ class LogitsSFTTrainer(SFTTrainer):
         labels = inputs["labels"]
         outputs = model(**{k: v for k, v in inputs.items() if k in MODEL_INPUTS}, use_cache=False)
         per_token = self.token_loss(outputs.logits, labels, inputs)
-        if self.code_loss_weight != 1.0 and len(self.code_token_ids) and model.training:
+        weight = self.args.code_loss_weight
+        if weight != 1.0 and model.training:
             if self.code_token_ids.device != labels.device:  # moved once, not in every step
                 self.code_token_ids = self.code_token_ids.to(labels.device)
             is_code = torch.isin(labels[:, 1:], self.code_token_ids)
-            per_token = per_token * torch.where(is_code, self.code_loss_weight, 1.0)
+            per_token = per_token * torch.where(is_code, weight, 1.0)
         count = num_items_in_batch if num_items_in_batch is not None else (labels[:, 1:] != -100).sum()
         loss = per_token.sum() / torch.as_tensor(count, device=per_token.device).clamp(min=1)
         return (loss, outputs) if return_outputs else loss
@@ -67,12 +103,19 @@ class LogitsSFTTrainer(SFTTrainer):
 class ConKDTrainer(LogitsSFTTrainer):
     """The ConKD objective (gencrs.training.conkd) in training; evaluation reports plain NLL so that validation
     losses of SFT and ConKD runs compare. Logs the mean NLL, KD parts and gate over completion tokens, and the mean NLL
-    and rec-KD over code positions only (`nll_code`, `kd_rec_code`: where the rec teacher acts, ~6% of ReDial's tokens)."""
+    and rec-KD over code positions only (`nll_code`, `kd_rec_code`: where the rec teacher acts, ~6% of ReDial's tokens).
 
-    def __init__(self, *args, teachers, gamma: float, gate: str, eta: float, codebook, **kwargs):
+    `teachers` (gencrs.teachers.outputs.CachedTeachers or OnlineTeachers) gives a batch's teacher outputs; None when
+    `args.distills` is false."""
+
+    def __init__(self, *args, teachers=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.teachers, self.gamma, self.gate, self.eta = teachers, gamma, gate, eta
-        self.level_token_ids, self.token_level = code_token_tables(self.processing_class, codebook)
+        if not isinstance(self.args, ConKDConfig):
+            raise TypeError(f"ConKDTrainer needs ConKDConfig arguments, not {type(self.args).__name__}")
+        if self.args.distills and teachers is None:
+            raise GencrsError(f"gamma={self.args.gamma} distils from the teachers, but none were given")
+        self.teachers = teachers
+        self.level_token_ids, self.token_level = code_token_tables(self.processing_class, self.codebook)
         self._reset_sums()
 
     def _reset_sums(self):
@@ -84,8 +127,8 @@ class ConKDTrainer(LogitsSFTTrainer):
             return super().token_loss(logits, labels, inputs)
         shift_logits, shift_labels = logits[:, :-1], labels[:, 1:]
         mask = shift_labels != -100
-        teacher = None
-        if self.gamma > 0:
+        teacher, args = None, self.args
+        if args.distills:
             rows = self.teachers.rows(inputs["example_index"].tolist(), inputs, labels)
             teacher = stack_rows(rows, mask.sum(1).tolist(), device=logits.device)
         device = logits.device
@@ -93,7 +136,7 @@ class ConKDTrainer(LogitsSFTTrainer):
             self.level_token_ids, self.token_level = self.level_token_ids.to(device), self.token_level.to(device)
         gold = shift_labels[mask]
         per_token, parts = conkd_loss(shift_logits[mask], gold, teacher, self.level_token_ids, self.token_level,
-                                      self.gamma, self.gate, self.eta)
+                                      args.gamma, args.gate, args.eta)
         for name, values in parts.items():
             self._sums[name] += float(values.sum())
         self._count += int(mask.sum())

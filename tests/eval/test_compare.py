@@ -155,7 +155,7 @@ def test_turn_comparison_pairs_the_first_named_item_with_the_targets(generated_r
 def test_turn_comparison_refuses_what_it_cannot_pair(generated_run, synthetic, two_runs, tmp_path):
     import shutil
     run, _ = generated_run
-    with pytest.raises(GencrsError, match=r"generations.jsonl: not found .*made with --generate"):
+    with pytest.raises(GencrsError, match=r"generations.jsonl: not found .*made with generate=true"):
         compare_turns(str(run), two_runs["popularity", "unicrs"][0])
     shorter = tmp_path / "shorter"
     shutil.copytree(run, shorter)
@@ -170,9 +170,9 @@ def test_turn_comparison_refuses_what_it_cannot_pair(generated_run, synthetic, t
     (shorter / "generations.jsonl").write_text("\n".join(rows) + "\n")
     with pytest.raises(GencrsError, match=rf"shorter: 3 turns have no generation \(first: {re.escape(dropped[0])}\)"):
         compare_turns(str(run), str(shorter))
-    result = subprocess.run([sys.executable, "-m", "eval", "compare", str(run), str(run), "--turns", "--labels", "new"],
+    result = subprocess.run([sys.executable, "-m", "eval", "compare", f"run_a={run}", f"run_b={run}", "turns=true", "labels=new"],
                             capture_output=True, text=True)
-    assert result.returncode == 1 and "does not apply to --turns" in result.stderr
-    result = subprocess.run([sys.executable, "-m", "eval", "compare", str(run), str(run), "--turns"],
+    assert result.returncode == 1 and "does not apply to turns=true" in result.stderr
+    result = subprocess.run([sys.executable, "-m", "eval", "compare", f"run_a={run}", f"run_b={run}", "turns=true"],
                             capture_output=True, text=True)
     assert result.returncode == 0 and json.loads(result.stdout)["only_a"] == 0, result.stderr

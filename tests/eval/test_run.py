@@ -4,9 +4,9 @@ import sys
 
 import pytest
 
-from eval.protocols import Context, contexts_of, select_instances
 from eval.run import EvalConfig, JsonlResume, evaluate, run_ranking
 from gencrs.data import load_dataset
+from gencrs.data.protocols import Context, contexts_of, select_instances
 
 
 def test_popularity_numbers_are_stable_and_cooccurrence_beats_them(shared_data, tmp_path):
@@ -77,19 +77,19 @@ def cli(*args, env=None):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--model", "MODEL_WITHOUT_CODES", "--dataset", "synthetic"], "no code table"),
-    (["--model", "/no/such/dir", "--dataset", "synthetic"], "not a model directory"),
-    (["--model", "baseline:nope", "--dataset", "synthetic"], "unknown baseline"),
-    (["--model", "baseline:popularity", "--dataset", "synthetic", "--split", "nope"], "has no split 'nope'"),
+    (["model=MODEL_WITHOUT_CODES", "dataset=synthetic"], "no code table"),
+    (["model=/no/such/dir", "dataset=synthetic"], "not a model directory"),
+    (["model=baseline:nope", "dataset=synthetic"], "unknown baseline"),
+    (["model=baseline:popularity", "dataset=synthetic", "split=nope"], "has no split 'nope'"),
 ])
 def test_bad_input_is_one_line_and_nonzero(tiny_base, tmp_path, args, message):
-    args = [str(tiny_base) if a == "MODEL_WITHOUT_CODES" else a for a in args] + ["--out", str(tmp_path / "o")]
+    args = [a.replace("MODEL_WITHOUT_CODES", str(tiny_base)) for a in args] + [f"out={tmp_path / 'o'}"]
     result = cli(*args)
     assert result.returncode == 1 and message in result.stderr and result.stderr.count("\n") == 1, result.stderr
 
 
-@pytest.mark.parametrize("flag, value, message", [("--dataset", "movielens", "unknown dataset 'movielens'"),
-                                                  ("--protocol", "kgsf", "unknown protocol 'kgsf'")])
-def test_unknown_dataset_or_protocol(flag, value, message):
-    result = cli("--model", "baseline:popularity", "--dataset", "synthetic", flag, value)
+@pytest.mark.parametrize("option, message", [("dataset=movielens", "unknown dataset 'movielens'"),
+                                             ("protocol=kgsf", "unknown protocol 'kgsf'")])
+def test_unknown_dataset_or_protocol(option, message):
+    result = cli("model=baseline:popularity", "dataset=synthetic", option)
     assert result.returncode == 1 and message in result.stderr and result.stderr.count("\n") == 1, result.stderr

@@ -9,7 +9,7 @@ import torch
 
 @pytest.fixture(scope="session")
 def student_parts(tiny_base, synthetic, synthetic_generative, tmp_path_factory):
-    from gencrs.kg import build_kg
+    from gencrs.teachers.kg import build_kg
     from gencrs.teachers.rec import RecTeacher, RecTeacherModel
 
     root = tmp_path_factory.mktemp("student_parts")
@@ -18,19 +18,19 @@ def student_parts(tiny_base, synthetic, synthetic_generative, tmp_path_factory):
     items = list(synthetic.catalog)
     rec = RecTeacher(RecTeacherModel(kg, items, dim=32, num_bases=4), kg, items, encoder=None)
     rec.save(root / "rec_teacher" / "teacher", {"dim": 32, "num_bases": 4, "layers": 1, "dropout": 0.1})
-    return {"base_model": str(tiny_base), "codes": synthetic_generative["codes"],
+    return {"base_model": str(tiny_base), "semantic_ids": synthetic_generative["semantic_ids"],
             "dialogue_teacher": synthetic_generative["model"], "rec_teacher": str(root / "rec_teacher" / "teacher"),
             "root": root}
 
 
 @pytest.fixture
 def student_values(student_parts):
-    """ConKDConfig fields of a small, fast student run on the synthetic data: student_values(out, **overrides)."""
+    """StudentRunConfig fields of a small, fast student run on the synthetic data: student_values(out, **overrides)."""
     return lambda out, **extra: _values(student_parts, out, **extra)
 
 
 def _values(parts: dict, out, **extra) -> dict:
-    return {"dataset": "synthetic", "base_model": parts["base_model"], "codes": parts["codes"],
+    return {"dataset": "synthetic", "base_model": parts["base_model"], "semantic_ids": parts["semantic_ids"],
             "dialogue_teacher": parts["dialogue_teacher"], "rec_teacher": parts["rec_teacher"], "out": str(out),
             "teacher_cache": str(parts["root"] / "teacher_cache"), "train_limit": 32, "valid_limit": 8,
             "max_length": 256, "batch_size": 4, "max_steps": 4, "save_steps": 2, "logging_steps": 1, "lr": 1e-3,

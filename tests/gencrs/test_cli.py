@@ -8,7 +8,7 @@ def run(*args, env=None):
 
 
 def test_stats_synthetic_json():
-    result = run("data", "stats", "--dataset", "synthetic", "--json")
+    result = run("data", "stats", "dataset=synthetic", "json=true")
     assert result.returncode == 0, result.stderr
     stats = json.loads(result.stdout)
     assert stats["items"] == 300
@@ -18,20 +18,20 @@ def test_stats_synthetic_json():
 
 
 def test_stats_redial_table(shared_data):
-    result = run("data", "stats", "--dataset", "redial", "--data-dir", str(shared_data))
+    result = run("data", "stats", "dataset=redial", f"data_dir={shared_data}")
     assert result.returncode == 0, result.stderr
     assert "dataset redial: 6924 items" in result.stdout
     assert any(line.split()[:2] == ["test", "1342"] for line in result.stdout.splitlines())
 
 
 def test_missing_data_is_one_line_and_nonzero(tmp_path):
-    result = run("data", "stats", "--dataset", "inspired", "--data-dir", str(tmp_path))
+    result = run("data", "stats", "dataset=inspired", f"data_dir={tmp_path}")
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and str(tmp_path) in result.stderr and "sweetpeach/Inspired" in result.stderr
 
 
 def test_examples_command_prints_json_lines():
-    result = run("data", "examples", "--dataset", "synthetic", "-n", "3")
+    result = run("data", "examples", "dataset=synthetic", "n=3")
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(lines) == 3 and {"context", "intent", "targets", "response"} <= lines[0].keys()
 
@@ -42,3 +42,13 @@ def test_recipe_bad_config_is_one_line_and_nonzero():
     result = subprocess.run([sys.executable, str(recipe), "epochs=many"], capture_output=True, text=True)
     assert result.returncode == 1 and result.stderr.startswith("train_rec_teacher: error: bad config")
     assert result.stderr.count("\n") == 1
+
+
+def test_unknown_command_lists_the_commands():
+    result = run("data", "stat", "dataset=synthetic")
+    assert result.returncode == 2 and "unknown command 'data stat'" in result.stderr and "gencrs data stats" in result.stderr
+
+
+def test_help_lists_a_commands_options():
+    result = run("data", "stats", "--help")
+    assert result.returncode == 0 and "dataset=synthetic" in result.stdout and "lenient=False" in result.stdout

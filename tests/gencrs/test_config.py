@@ -37,13 +37,13 @@ def _recipe_config_classes() -> dict:
     import importlib.util
     from pathlib import Path
 
-    from gencrs.teachers.dialogue import DialogueTeacherConfig
     from gencrs.teachers.rec_train import RecTeacherConfig
+    from gencrs.training.sft import SFTRunConfig
 
     spec = importlib.util.spec_from_file_location("sft_conkd_recipe", Path(__file__).parents[2] / "recipes" / "sft_conkd.py")
     recipe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(recipe)
-    return {"sft_conkd": recipe.SFTConKDRecipeConfig, "dialogue_teacher": DialogueTeacherConfig,
+    return {"sft_conkd": recipe.SFTConKDRecipeConfig, "dialogue_teacher": SFTRunConfig,
             "rec_teacher": RecTeacherConfig}
 
 
@@ -65,5 +65,5 @@ def test_shipped_configs_load_and_students_fit_their_teachers():
     for student in starting:
         teacher = teachers[student.init_adapter]
         assert student.init_adapter == student.dialogue_teacher
-        for field in ("dataset", "base_model", "codes", "lora_r", "lora_alpha", "load_in_4bit"):
+        for field in ("dataset", "base_model", "semantic_ids", "lora_r", "lora_alpha", "load_in_4bit"):
             assert getattr(student, field) == getattr(teacher, field), (student.out, field)

@@ -2,7 +2,12 @@
 
 from transformers import AutoTokenizer
 
-from gencrs.format import SPECIAL_TOKENS, escape_format_tokens, escape_message, prompt_messages
+from gencrs.format import (
+    SPECIAL_TOKENS,
+    escape_format_tokens,
+    escape_message,
+    prompt_messages,
+)
 
 
 def test_user_text_with_every_format_token_reads_as_plain_text(synthetic_generative):

@@ -15,8 +15,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 
 from gencrs.data import build_examples
+from gencrs.data.records import turn_text
 from gencrs.format import prompt_messages
-from gencrs.training.records import turn_text
 from tokenizer_ext import CodeBook
 
 
@@ -34,9 +34,9 @@ def test_the_converted_model_is_smollm2_and_answers(smollm2_base):
 
 
 def test_extension_keeps_every_old_id_and_the_template_renders_the_turn(smollm2_base, synthetic, student_parts):
-    from gencrs.training.model import ensure_extended
+    from gencrs.model import ensure_extended
 
-    codebook = CodeBook.load(student_parts["codes"])
+    codebook = CodeBook.load(student_parts["semantic_ids"])
     tokenizer = AutoTokenizer.from_pretrained(smollm2_base)
     model = AutoModelForCausalLM.from_pretrained(smollm2_base, dtype=torch.float32)
     old_vocab, old_rows = tokenizer.get_vocab(), model.get_input_embeddings().weight.clone()
@@ -72,15 +72,15 @@ def chain(smollm2_base, student_parts, tmp_path_factory):
     embeddings: one set of new token rows), 5 QLoRA steps on the same 4 records (so the loss must fall), its teacher
     outputs cached from that teacher; then the student exported."""
     from gencrs.serving.export import export_model
-    from gencrs.teachers.dialogue import DialogueTeacherConfig, train_dialogue_teacher
-    from gencrs.training.student import ConKDConfig, train_student
+    from gencrs.training.sft import SFTRunConfig, train_sft
+    from gencrs.training.student import StudentRunConfig, train_student
 
     root = tmp_path_factory.mktemp("smollm2_chain")
     start = StartingTokenRows()
-    common = dict(dataset="synthetic", base_model=str(smollm2_base), codes=student_parts["codes"], finetune="lora",
+    common = dict(dataset="synthetic", base_model=str(smollm2_base), semantic_ids=student_parts["semantic_ids"], finetune="lora",
                   lora_r=8, lora_alpha=16, max_length=256, batch_size=4, valid_limit=4, save_steps=100, logging_steps=1)
-    train_dialogue_teacher(DialogueTeacherConfig(**common, out=str(root / "teacher"), max_steps=2, train_limit=8, lr=1e-3))
-    student = train_student(ConKDConfig(
+    train_sft(SFTRunConfig(**common, out=str(root / "teacher"), max_steps=2, train_limit=8, lr=1e-3))
+    student = train_student(StudentRunConfig(
         **common, out=str(root / "student"), load_in_4bit=True, max_steps=5, train_limit=4, lr=2e-3, warmup_ratio=0.0,
         dialogue_teacher=str(root / "teacher" / "adapter"), init_adapter=str(root / "teacher" / "adapter"),
         rec_teacher=student_parts["rec_teacher"],
@@ -135,7 +135,6 @@ def test_the_export_keeps_the_embeddings_tied_and_computes_the_adapters_logits(c
 @pytest.mark.serving
 def test_gencrs_serve_answers_an_openai_client_with_only_catalog_items(chain, synthetic, tmp_path):
     from gencrs.client import Catalog, recommend
-    from gencrs.errors import GencrsError
     from gencrs.serving.server import Server, free_port
 
     # --enforce-eager: compiling 30 layers takes minutes on 2 cores (startup 74 s without compiling)
@@ -155,9 +154,9 @@ def test_gencrs_serve_answers_an_openai_client_with_only_catalog_items(chain, sy
 
 def test_eval_run_on_the_adapter(chain, tmp_path):
     out = tmp_path / "eval"
-    done = subprocess.run([sys.executable, "-m", "eval", "run", "--model", str(chain["root"] / "student" / "adapter"),
-                           "--dataset", "synthetic", "--split", "valid", "--protocol", "recommender", "--limit", "5",
-                           "--k", "10", "--generate", "--max-new-tokens", "32", "--out", str(out)],
+    done = subprocess.run([sys.executable, "-m", "eval", "run", f"model={chain['root'] / 'student' / 'adapter'}",
+                           "dataset=synthetic", "split=valid", "protocol=recommender", "limit=5", "k=10",
+                           "generate=true", "max_new_tokens=32", f"out={out}"],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     metrics = json.loads((out / "metrics.json").read_text())

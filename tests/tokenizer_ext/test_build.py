@@ -4,11 +4,12 @@ import random
 import pytest
 
 from gencrs.data import load_dataset
-from gencrs.data.schema import Item
-from gencrs.errors import GencrsError
+from gencrs.semantic_ids import SemanticIdConfig
+from gencrs.semantic_ids import build_semantic_ids as build_for_dataset
 from tokenizer_ext import CodeBook
 from tokenizer_ext import embed as embed_module
-from tokenizer_ext.build import SemanticIdConfig, build_semantic_ids
+from tokenizer_ext.build import ItemText, QuantizerConfig, build_semantic_ids
+from tokenizer_ext.errors import SemanticIdError
 
 
 def test_redial_all_items_unique_and_artifacts_reload(redial, redial_codes):
@@ -31,40 +32,41 @@ def test_redial_first_level_codes_are_semantically_coherent(redial_codes):
 
 def test_inspired_items_unique(shared_data, tmp_path, embedding_cache):
     inspired = load_dataset("inspired", data_dir=shared_data)
-    codebook, stats = build_semantic_ids(list(inspired.catalog.values()), SemanticIdConfig(
-        out=str(tmp_path / "sid"), levels=3, codes=64, cache_dir=str(embedding_cache)))
+    built = build_for_dataset(SemanticIdConfig(out=str(tmp_path / "sid"), levels=3, codes_per_level=64,
+                                               cache_dir=str(embedding_cache)), inspired)
+    codebook, stats = built.codebook, built.stats
     assert len(set(codebook.item_codes.values())) == len(inspired.catalog) == stats["items"]
     assert stats["collisions_after"] == 0
 
 
 def small_catalog(n=60):
     rng = random.Random(0)
-    return [Item(id=f"i{k}", title=f"Movie {k}", year=1990 + k % 30, genres=[rng.choice(["drama", "comedy"])]) for k in range(n)]
+    return [ItemText(f"i{k}", f"Movie {k} ({1990 + k % 30})", (rng.choice(["drama", "comedy"]),)) for k in range(n)]
 
 
 def test_rebuild_reads_embeddings_from_cache(tmp_path, monkeypatch):
-    cfg = SemanticIdConfig(out=str(tmp_path / "a"), levels=2, codes=8, cache_dir=str(tmp_path / "cache"))
-    first, _ = build_semantic_ids(small_catalog(), cfg)
+    cfg = QuantizerConfig(levels=2, codes_per_level=8, cache_dir=str(tmp_path / "cache"))
+    first = build_semantic_ids(small_catalog(), cfg).codebook
 
     def no_encoder(name):
         raise AssertionError("re-embedded although every text was cached")
     monkeypatch.setattr(embed_module, "load_encoder", no_encoder)
-    cfg.out = str(tmp_path / "b")
-    second, _ = build_semantic_ids(small_catalog(), cfg)
+    second = build_semantic_ids(small_catalog(), cfg).codebook
     assert first.item_codes == second.item_codes  # deterministic for a seed
 
 
 @pytest.mark.parametrize("items, message", [
-    ([Item("a", "A"), Item("a", "B")], "duplicate item id 'a'"),
-    ([Item("a", "A"), Item("b", " ")], "item 'b' .* empty text"),
+    ([ItemText("a", "A"), ItemText("a", "B")], "duplicate item id 'a'"),
+    ([ItemText("a", "A"), ItemText("b", " ")], "item 'b' .* empty text"),
     ([], "empty catalog"),
 ])
 def test_bad_catalogs(tmp_path, items, message):
-    with pytest.raises(GencrsError, match=message):
-        build_semantic_ids(items, SemanticIdConfig(out=str(tmp_path / "x"), levels=2, codes=2))
+    with pytest.raises(SemanticIdError, match=message):
+        build_semantic_ids(items, QuantizerConfig(levels=2, codes_per_level=2))
 
 
 def test_catalog_too_large_is_refused(tmp_path):
-    with pytest.raises(GencrsError, match="does not fit"):
-        build_semantic_ids(small_catalog(60), SemanticIdConfig(out=str(tmp_path / "x"), levels=2, codes=7, cache_dir=str(tmp_path / "c")))
-    assert not (tmp_path / "x").exists()
+    with pytest.raises(SemanticIdError, match="does not fit"):
+        build_for_dataset(SemanticIdConfig(dataset="synthetic", out=str(tmp_path / "x"), levels=2, codes_per_level=3,
+                                           cache_dir=str(tmp_path / "c")))
+    assert not (tmp_path / "x").exists()  # nothing written

@@ -17,10 +17,10 @@ def test_extension_keeps_the_base_model_on_ordinary_text(tiny_base, redial_codes
         old = model(ids).logits
     old_vocab = old.shape[-1]
 
-    added = extend_tokenizer(tokenizer, codebook)
+    added = extend_tokenizer(tokenizer, codebook, SPECIAL_TOKENS)
     extend_model(model, tokenizer, codebook, {i: redial.title(i) for i in codebook.item_codes})
     assert len(added) == len(SPECIAL_TOKENS) + 3 * 256
-    assert new_token_ids(tokenizer, codebook) == added
+    assert new_token_ids(tokenizer, codebook, SPECIAL_TOKENS) == added
     with torch.no_grad():
         new = model(ids).logits
     assert new.shape[-1] == len(tokenizer) == old_vocab + len(added)
@@ -41,7 +41,7 @@ def test_code_rows_start_from_their_items_title_tokens(tiny_base, redial):
     model = AutoModelForCausalLM.from_pretrained(tiny_base)
     old = model.get_input_embeddings().weight.detach().clone()
     titles = {i: redial.title(i) for i in codebook.item_codes}
-    extend_tokenizer(tokenizer, codebook)
+    extend_tokenizer(tokenizer, codebook, SPECIAL_TOKENS)
     extend_model(model, tokenizer, codebook, titles)
     embed = model.get_input_embeddings().weight.detach()
     title_mean = {i: old[tokenizer(t, add_special_tokens=False)["input_ids"]].mean(0) for i, t in titles.items()}
@@ -72,7 +72,7 @@ def test_extension_stays_on_the_embeddings_device(tiny_base, synthetic):
     tokenizer = AutoTokenizer.from_pretrained(tiny_base)
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(tiny_base))
-    extend_tokenizer(tokenizer, codebook)
+    extend_tokenizer(tokenizer, codebook, SPECIAL_TOKENS)
     with NoDeviceMixing():
         extend_model(model, tokenizer, codebook, {i: synthetic.title(i) for i in codebook.item_codes})
     assert model.get_input_embeddings().weight.device.type == "meta"
@@ -81,12 +81,12 @@ def test_extension_stays_on_the_embeddings_device(tiny_base, synthetic):
 
 @pytest.mark.gpu
 def test_extension_of_a_4bit_model_on_cuda(real_generative, synthetic):
-    from gencrs.training.model import load_model
+    from gencrs.model import load_model
 
     model, tokenizer = load_model(real_generative["base"], load_in_4bit=True)  # on CUDA: NF4, every weight on GPU 0
-    codebook = CodeBook.load(real_generative["codes"])
+    codebook = CodeBook.load(real_generative["semantic_ids"])
     old_vocab = len(tokenizer)
-    extend_tokenizer(tokenizer, codebook)
+    extend_tokenizer(tokenizer, codebook, SPECIAL_TOKENS)
     extend_model(model, tokenizer, codebook, {i: synthetic.title(i) for i in synthetic.catalog})
     embed = model.get_input_embeddings().weight
     assert embed.device.type == "cuda" and embed.shape[0] == len(tokenizer) > old_vocab

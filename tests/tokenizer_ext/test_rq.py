@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from gencrs.errors import GencrsError
+from tokenizer_ext.errors import SemanticIdError
 from tokenizer_ext.rq import residual_kmeans
 
 
@@ -33,9 +33,9 @@ def test_full_prefix_moves_items_up_to_a_free_prefix():
 
 
 def test_catalog_too_large_for_levels_and_codes():
-    with pytest.raises(GencrsError, match=r"does not fit 2 levels x 8 codes \(64 code tuples\)"):
+    with pytest.raises(SemanticIdError, match=r"does not fit 2 levels x 8 codes \(64 code tuples\)"):
         residual_kmeans(points(100), 2, 8)
-    with pytest.raises(GencrsError, match="more than the 10 items"):
+    with pytest.raises(SemanticIdError, match="more than the 10 items"):
         residual_kmeans(points(10), 2, 16)
 
 

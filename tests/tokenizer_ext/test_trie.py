@@ -4,6 +4,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
+from gencrs.format import SPECIAL_TOKENS
 from tokenizer_ext import CodeBook, Trie
 from tokenizer_ext.extend import extend_tokenizer
 
@@ -46,7 +47,7 @@ def test_sequences_must_be_unique_and_of_one_length():
 def extended(redial_codes, tiny_base):
     codebook = redial_codes[0]
     tokenizer = AutoTokenizer.from_pretrained(tiny_base)
-    extend_tokenizer(tokenizer, codebook)
+    extend_tokenizer(tokenizer, codebook, SPECIAL_TOKENS)
     return codebook, tokenizer, Trie.from_codebook(codebook, tokenizer)
 
 

@@ -3,6 +3,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from gencrs.decoding.beam import trie_beam_search
+from gencrs.format import SPECIAL_TOKENS
 from tokenizer_ext import CodeBook, Trie
 from tokenizer_ext.extend import extend_model, extend_tokenizer
 
@@ -23,7 +24,7 @@ def test_beam_search_with_enough_beams_is_exact_and_padding_safe(tiny_base):
     tokenizer.padding_side = "left"
     model = AutoModelForCausalLM.from_pretrained(tiny_base).eval()
     codebook = CodeBook(2, 4, {f"i{n}": (n // 4, n % 4) for n in range(14)})
-    extend_tokenizer(tokenizer, codebook)
+    extend_tokenizer(tokenizer, codebook, SPECIAL_TOKENS)
     extend_model(model, tokenizer, codebook, {i: f"Movie {i}" for i in codebook.item_codes})
     torch.manual_seed(0)
     with torch.no_grad():  # make the new rows differ, so that the ranking is not a tie
@@ -47,8 +48,8 @@ def test_beam_search_with_enough_beams_is_exact_and_padding_safe(tiny_base):
 @torch.no_grad()
 def test_beam_search_and_generation_run_on_the_models_cuda_device(real_generative, synthetic):
     from eval.generative import GenerativeRecommender
-    from eval.protocols import contexts_of, select_instances
-    from gencrs.decoding.turn import read_titles
+    from gencrs.data.protocols import contexts_of, select_instances
+    from gencrs.model_dir import read_titles
 
     recommender = GenerativeRecommender.load(real_generative["model"], batch_size=4, max_new_tokens=24)
     assert recommender.model.device.type == "cuda" and recommender.model.dtype == torch.bfloat16

@@ -4,7 +4,8 @@ import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from eval.generative import GenerativeRecommender
-from eval.protocols import build_instances, contexts_of
+from gencrs.data.protocols import build_instances, contexts_of
+from gencrs.format import SPECIAL_TOKENS
 from tokenizer_ext.extend import extend_model, extend_tokenizer
 
 
@@ -14,7 +15,7 @@ def recommender(tiny_base, redial_codes, redial):
     tokenizer = AutoTokenizer.from_pretrained(tiny_base)
     model = AutoModelForCausalLM.from_pretrained(tiny_base)
     titles = {i: redial.title(i) for i in codebook.item_codes}
-    extend_tokenizer(tokenizer, codebook)
+    extend_tokenizer(tokenizer, codebook, SPECIAL_TOKENS)
     extend_model(model, tokenizer, codebook, titles)
     return GenerativeRecommender(model, tokenizer, codebook, titles, batch_size=16, max_new_tokens=16)
 

@@ -2,7 +2,6 @@
 what a response may name, in spans and outside them."""
 
 import pytest
-from transformers import AutoTokenizer
 
 from gencrs.decoding.turn import TurnRules
 from gencrs.format import assistant_turn

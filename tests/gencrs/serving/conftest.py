@@ -16,7 +16,7 @@ API_KEY = "gencrs-test-key"
 @pytest.fixture(scope="session")
 def served_export(tiny_base, synthetic, tmp_path_factory):
     from gencrs.serving.export import export_model
-    from gencrs.teachers.dialogue import DialogueTeacherConfig, train_dialogue_teacher
+    from gencrs.training.sft import SFTRunConfig, train_sft
     from tokenizer_ext import CodeBook
 
     root = tmp_path_factory.mktemp("served")
@@ -25,8 +25,8 @@ def served_export(tiny_base, synthetic, tmp_path_factory):
     codebook = CodeBook(3, 16, dict(zip(sorted(synthetic.catalog), triples)))
     (root / "codes").mkdir()
     (root / "codes" / "codes.json").write_text(json.dumps(codebook.to_json()))
-    train_dialogue_teacher(DialogueTeacherConfig(
-        dataset="synthetic", base_model=str(tiny_base), codes=str(root / "codes"), out=str(root / "run"),
+    train_sft(SFTRunConfig(
+        dataset="synthetic", base_model=str(tiny_base), semantic_ids=str(root / "codes"), out=str(root / "run"),
         finetune="full", max_length=256, batch_size=8, max_steps=120, lr=1e-3, train_limit=960, valid_limit=8,
         save_steps=1000, logging_steps=20))
     return export_model(root / "run" / "model", root / "export")

@@ -4,12 +4,12 @@ import torch
 from transformers import AutoTokenizer
 
 from gencrs.serving.export import export_model
-from gencrs.training.student import ConKDConfig, train_student
+from gencrs.training.student import StudentRunConfig, train_student
 
 
 def test_export_merges_the_adapter_with_equal_logits(student_values, tmp_path, export_and_adapter_logits):
     # two steps at a high learning rate so the adapter (LoRA and the new token rows) differs from the base
-    train_student(ConKDConfig(**student_values(tmp_path / "run", max_steps=2, gamma=0.0, lr=5e-2)))
+    train_student(StudentRunConfig(**student_values(tmp_path / "run", max_steps=2, gamma=0.0, lr=5e-2)))
     adapter_tokenizer = AutoTokenizer.from_pretrained(tmp_path / "run" / "adapter")
     out = export_model(tmp_path / "run" / "adapter", tmp_path / "export")
     assert not (out / "adapter_config.json").exists()

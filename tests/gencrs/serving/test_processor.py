@@ -111,8 +111,12 @@ V2_CLASS = "gencrs.serving.processor:TurnLogitsProcessorV2"
 def test_vllm_v2_loader_accepts_the_v2_class_and_refuses_the_v1_class():
     """vLLM 0.32's own loader for Model Runner V2 (the CUDA default), from the installed wheel."""
     from vllm.exceptions import VLLMValidationError
-    from vllm.v1.worker.gpu.sample.logits_processor import build_custom_logits_processors_params_validator
-    from vllm.v1.worker.gpu.sample.logits_processor.loader import _load_v2_logitsprocs_by_fqcns
+    from vllm.v1.worker.gpu.sample.logits_processor import (
+        build_custom_logits_processors_params_validator,
+    )
+    from vllm.v1.worker.gpu.sample.logits_processor.loader import (
+        _load_v2_logitsprocs_by_fqcns,
+    )
 
     from gencrs.serving.processor import TurnLogitsProcessorV2
 
@@ -129,8 +133,8 @@ def real_turns(served, synthetic):
     """60 real validation turns as (prompt ids, turn ids, request options): recommend and chat intents, titles in the
     responses, every fifth one with a prefilled target span, others restricted by gencrs_items or gencrs_exclude."""
     from gencrs.data import build_examples
+    from gencrs.data.records import turn_text
     from gencrs.format import INTENT_TOKENS, TARGET_START, prompt_messages
-    from gencrs.training.records import turn_text
 
     _, tokenizer, codebook, _ = served
     examples = build_examples(synthetic, "valid")

@@ -7,11 +7,12 @@ import pytest
 
 from gencrs.cli import main
 from gencrs.errors import GencrsError
-from gencrs.serving.server import EXPORT_FILES, serve_command, select_runner
+from gencrs.model_dir import SERVABLE_FILES
+from gencrs.serving.server import select_runner, serve_command
 
 
 def export_dir(tmp_path):
-    for name in EXPORT_FILES:
+    for name in SERVABLE_FILES:
         (tmp_path / name).write_text("{}")
     return tmp_path
 
@@ -42,7 +43,7 @@ def test_adapter_and_incomplete_directories_are_refused(tmp_path, capsys):
         serve_command(str(tmp_path / "adapter"))
     (tmp_path / "partial").mkdir()
     (tmp_path / "partial" / "config.json").write_text("{}")
-    assert main(["serve", "--model", str(tmp_path / "partial")]) == 1
+    assert main(["serve", f"model={tmp_path / 'partial'}"]) == 1
     assert "missing codes.json, catalog.json" in capsys.readouterr().err
 
 

@@ -6,8 +6,8 @@ import math
 import pytest
 
 from eval.generative import GenerativeRecommender
-from eval.protocols import Context
 from gencrs.data import build_examples
+from gencrs.data.protocols import Context
 from gencrs.format import assistant_turn
 
 pytestmark = pytest.mark.serving

@@ -2,8 +2,8 @@
 
 import pytest
 
-from eval.metrics import ranking_metrics
-from eval.protocols import build_instances, contexts_of
+from gencrs.data.protocols import build_instances, contexts_of
+from gencrs.metrics import ranking_metrics
 
 
 @pytest.fixture(scope="session")

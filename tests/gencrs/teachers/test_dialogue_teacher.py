@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from eval.recommenders import Popularity
 from eval.generative import GenerativeRecommender
+from eval.recommenders import Popularity
 from gencrs.config import load_config
 
 CONFIG = Path(__file__).resolve().parents[3] / "recipes" / "configs" / "dialogue_teacher_synthetic.yaml"
@@ -18,19 +18,19 @@ def test_trained_dialogue_teacher_far_exceeds_popularity_and_untrained_does_not(
                                                                             recall_at_10):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from gencrs.teachers.dialogue import DialogueTeacherConfig, train_dialogue_teacher
+    from gencrs.model import ensure_extended
+    from gencrs.semantic_ids import SemanticIdConfig, build_semantic_ids
     from gencrs.tiny_base import TinyBaseConfig, build_tiny_base
-    from gencrs.training.model import ensure_extended
+    from gencrs.training.sft import SFTRunConfig, train_sft
     from tokenizer_ext import CodeBook
-    from tokenizer_ext.build import SemanticIdConfig, build_semantic_ids
 
     # the main job's tiny base (2 minutes = 180 steps here), bounded by steps so a loaded machine builds the same one
     base = build_tiny_base(TinyBaseConfig(out=str(tmp_path / "base"), pretrain_minutes=60.0, pretrain_max_steps=180))
-    build_semantic_ids(list(synthetic.catalog.values()), SemanticIdConfig(
-        dataset="synthetic", out=str(tmp_path / "codes"), levels=3, codes=16, cache_dir=str(embedding_cache)))
-    cfg = load_config(DialogueTeacherConfig, ["--config", str(CONFIG), f"base_model={base}",
-                                              f"codes={tmp_path / 'codes'}", f"out={tmp_path / 'dt'}"])
-    train_dialogue_teacher(cfg)
+    build_semantic_ids(SemanticIdConfig(dataset="synthetic", out=str(tmp_path / "codes"), levels=3, codes_per_level=16,
+                                        cache_dir=str(embedding_cache)), synthetic)
+    cfg = load_config(SFTRunConfig, ["--config", str(CONFIG), f"base_model={base}",
+                                              f"semantic_ids={tmp_path / 'codes'}", f"out={tmp_path / 'dt'}"])
+    train_sft(cfg)
     threshold = max(2.5 * recall_at_10(Popularity(synthetic), synthetic), 0.3)
     assert recall_at_10(GenerativeRecommender.load(str(tmp_path / "dt" / "model")), synthetic, 16) > threshold
 

@@ -7,12 +7,17 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from gencrs.data import build_examples
-from gencrs.kg import build_kg
-from eval.protocols import Context
-from gencrs.teachers.outputs import TeacherCache, compute_teacher_outputs, online_rec_outputs
+from gencrs.data.protocols import Context
+from gencrs.data.records import sft_records
+from gencrs.model import ensure_extended
+from gencrs.teachers.kg import build_kg
+from gencrs.teachers.outputs import (
+    OnlineTeachers,
+    TeacherCache,
+    compute_teacher_outputs,
+    online_rec_outputs,
+)
 from gencrs.teachers.rec import RecTeacher, RecTeacherModel
-from gencrs.training.model import ensure_extended
-from gencrs.training.records import sft_records
 from tokenizer_ext import CodeBook
 
 
@@ -33,7 +38,8 @@ def teachers(tiny_base, synthetic):
 
 def test_cached_equals_online(teachers, tmp_path):
     model, tokenizer, rec, codebook, examples, records = teachers
-    keys, online = compute_teacher_outputs(model, tokenizer, rec, codebook, examples, records, batch_size=8, top_k=16)
+    teachers = OnlineTeachers(records, examples, model, rec, tokenizer, codebook, top_k=16)
+    keys, online = compute_teacher_outputs(teachers, tokenizer, batch_size=8)
     assert any(len(r["rec"]) for r in online) and any(not len(r["rec"]) for r in online)
     stats = TeacherCache(tmp_path).write(keys, online)
     cached = TeacherCache(tmp_path).read()
@@ -64,8 +70,9 @@ def test_rec_distribution_leaves_out_the_excluded_items(teachers):
 
 def test_excluding_context_items_changes_only_examples_with_context_items(teachers):
     model, tokenizer, rec, codebook, examples, records = teachers
-    rows = {flag: compute_teacher_outputs(model, tokenizer, rec, codebook, examples, records, batch_size=8, top_k=16,
-                                          exclude_context=flag)[1] for flag in (True, False)}
+    rows = {flag: compute_teacher_outputs(OnlineTeachers(records, examples, model, rec, tokenizer, codebook, top_k=16,
+                                                         exclude_context=flag), tokenizer, batch_size=8)[1]
+            for flag in (True, False)}
     changed = 0
     for record, with_exclusion, without in zip(records, rows[True], rows[False]):
         example = examples[record["key"]]

@@ -1,6 +1,10 @@
 import torch
 
-from gencrs.teachers.outputs import TeacherCache, code_distributions, dialogue_teacher_outputs
+from gencrs.teachers.outputs import (
+    TeacherCache,
+    code_distributions,
+    dialogue_teacher_outputs,
+)
 
 # hand-made catalog of 2 levels x 3 codes: a=(0,0) b=(0,1) c=(1,2) d=(2,0)
 CODES = torch.tensor([[0, 0], [0, 1], [1, 2], [2, 0]])

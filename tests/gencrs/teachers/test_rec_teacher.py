@@ -4,9 +4,9 @@ does not reach the same threshold."""
 import pytest
 import torch
 
-from eval.protocols import build_instances, contexts_of
 from eval.recommenders import Popularity
-from gencrs.kg import build_kg
+from gencrs.data.protocols import build_instances, contexts_of
+from gencrs.teachers.kg import build_kg
 from gencrs.teachers.rec import RecTeacher, RecTeacherModel
 from gencrs.teachers.rec_train import RecTeacherConfig, train_rec_teacher
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
-from gencrs.training.student import ConKDConfig, train_student
+from gencrs.training.student import StudentRunConfig, train_student
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -35,7 +35,7 @@ class GradientProbe(TrainerCallback):
 
 def test_conkd_lora_run_trains_only_trainable_parameters_and_writes_the_run_directory(student_values, tmp_path):
     probe = GradientProbe()
-    summary = train_student(ConKDConfig(**student_values(tmp_path / "run", max_steps=2)), [probe])
+    summary = train_student(StudentRunConfig(**student_values(tmp_path / "run", max_steps=2)), [probe])
     assert summary["steps"] == 2
     assert not probe.frozen_with_grad
     assert probe.with_grad and probe.with_grad <= probe.trainable
@@ -59,7 +59,7 @@ def test_conkd_lora_run_trains_only_trainable_parameters_and_writes_the_run_dire
     assert manifest["config"]["gamma"] == 0.5 and len(manifest["data"]["sha256"]) == 64
     assert manifest["versions"]["transformers"] and len(manifest["code"]["sources_sha256"]) == 64
     assert (run / "loss.png").stat().st_size > 0 and any((run / "tensorboard").iterdir())
-    from gencrs.training.model import load_trained
+    from gencrs.model import load_trained
     model, tokenizer, codebook = load_trained(run / "adapter")
     assert len(tokenizer) == model.get_input_embeddings().weight.shape[0]
 
@@ -67,7 +67,7 @@ def test_conkd_lora_run_trains_only_trainable_parameters_and_writes_the_run_dire
 def test_gamma_zero_needs_no_teacher(student_values, tmp_path):
     values = student_values(tmp_path / "sft", max_steps=1, gamma=0.0,
                             dialogue_teacher=str(tmp_path / "absent"), rec_teacher=str(tmp_path / "absent"))
-    summary = train_student(ConKDConfig(**values))
+    summary = train_student(StudentRunConfig(**values))
     row = [json.loads(line) for line in (tmp_path / "sft" / "log.jsonl").read_text().splitlines()][0]
     assert summary["steps"] == 1 and row["kd_dialogue"] == 0 and row["gate"] == 0
 
@@ -76,13 +76,13 @@ def test_missing_teacher_is_a_clear_error(student_values, tmp_path):
     from gencrs.errors import GencrsError
     values = student_values(tmp_path / "x", rec_teacher=str(tmp_path / "nope"))
     with pytest.raises(GencrsError, match="rec_teacher .*nope does not exist"):
-        train_student(ConKDConfig(**values))
+        train_student(StudentRunConfig(**values))
 
 
 def test_qlora_path_trains_on_cpu(student_values, tmp_path):
     """bitsandbytes NF4 base + LoRA, the 8B recipe's layout, on the tiny model (STACK.md: NF4 runs on this CPU)."""
     values = student_values(tmp_path / "qlora", max_steps=2, load_in_4bit=True, teacher_outputs="online")
-    summary = train_student(ConKDConfig(**values))
+    summary = train_student(StudentRunConfig(**values))
     logs = [json.loads(line) for line in (tmp_path / "qlora" / "log.jsonl").read_text().splitlines()]
     assert summary["steps"] == 2 and all(torch.isfinite(torch.tensor(r["loss"])) for r in logs if "loss" in r)
     config = json.loads((tmp_path / "qlora" / "adapter" / "adapter_config.json").read_text())
@@ -103,32 +103,32 @@ def test_lora_student_starts_from_the_dialogue_teachers_adapter(student_values, 
     from gencrs.errors import GencrsError
 
     # a LoRA dialogue teacher: plain SFT (gamma 0) for 2 steps, so its lora_B is no longer the fresh init (zeros)
-    train_student(ConKDConfig(**student_values(tmp_path / "teacher", gamma=0.0, max_steps=2)))
+    train_student(StudentRunConfig(**student_values(tmp_path / "teacher", gamma=0.0, max_steps=2)))
     adapter = tmp_path / "teacher" / "adapter"
     teacher = load_file(adapter / "adapter_model.safetensors")
     assert any("lora_B" in k and v.abs().sum() > 0 for k, v in teacher.items())
 
     start = StartingAdapter()
-    train_student(ConKDConfig(**student_values(tmp_path / "student", max_steps=2, init_adapter=str(adapter))), [start])
+    train_student(StudentRunConfig(**student_values(tmp_path / "student", max_steps=2, init_adapter=str(adapter))), [start])
     assert start.weights.keys() == teacher.keys()
     assert all(torch.equal(start.weights[k], teacher[k]) for k in teacher)
     student = load_file(tmp_path / "student" / "adapter" / "adapter_model.safetensors")
     assert any(not torch.equal(student[k], teacher[k]) for k in teacher)  # and it trained from there
 
     with pytest.raises(GencrsError, match="init_adapter .* does not fit this run's LoRA settings"):
-        train_student(ConKDConfig(**student_values(tmp_path / "r8", lora_r=8, init_adapter=str(adapter))))
+        train_student(StudentRunConfig(**student_values(tmp_path / "r8", lora_r=8, init_adapter=str(adapter))))
     with pytest.raises(GencrsError, match="init_adapter .* over base_model"):
-        train_student(ConKDConfig(**student_values(tmp_path / "other", init_adapter=str(adapter),
+        train_student(StudentRunConfig(**student_values(tmp_path / "other", init_adapter=str(adapter),
                                                    base_model=student_parts["dialogue_teacher"])))
     with pytest.raises(GencrsError, match="init_adapter needs finetune=lora"):
-        train_student(ConKDConfig(**student_values(tmp_path / "full", finetune="full", init_adapter=str(adapter))))
+        train_student(StudentRunConfig(**student_values(tmp_path / "full", finetune="full", init_adapter=str(adapter))))
 
 
 KILL_SCRIPT = """
 import logging, os, signal, sys
 from transformers import TrainerCallback
 from gencrs.config import load_config
-from gencrs.training.student import ConKDConfig, train_student
+from gencrs.training.student import StudentRunConfig, train_student
 
 class Kill(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
@@ -136,7 +136,7 @@ class Kill(TrainerCallback):
             os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, as with a killed job
 
 logging.basicConfig(level=logging.INFO)
-train_student(load_config(ConKDConfig, sys.argv[1:]), [Kill()] if "KILL_AT_STEP" in os.environ else [])
+train_student(load_config(StudentRunConfig, sys.argv[1:]), [Kill()] if "KILL_AT_STEP" in os.environ else [])
 """
 
 
@@ -199,11 +199,11 @@ def test_two_processes_train_together(student_values, tmp_path):
 def test_teacher_cache_is_rebuilt_when_a_teacher_changes(student_values, tmp_path):
     from gencrs.teachers.outputs import TeacherCache
     values = student_values(tmp_path / "a", max_steps=1, teacher_cache=str(tmp_path / "cache"))
-    train_student(ConKDConfig(**values))
+    train_student(StudentRunConfig(**values))
     first = TeacherCache(tmp_path / "cache").fingerprint()
-    train_student(ConKDConfig(**{**values, "out": str(tmp_path / "b")}))
+    train_student(StudentRunConfig(**{**values, "out": str(tmp_path / "b")}))
     assert TeacherCache(tmp_path / "cache").fingerprint() == first  # same teachers: reused
-    train_student(ConKDConfig(**{**values, "out": str(tmp_path / "c"), "top_k": 4}))
+    train_student(StudentRunConfig(**{**values, "out": str(tmp_path / "c"), "top_k": 4}))
     assert TeacherCache(tmp_path / "cache").fingerprint() not in (first, None)  # other settings: rebuilt
 
 
@@ -221,7 +221,7 @@ def test_length_grouped_batches_pad_less_and_keep_teacher_outputs_aligned(studen
     padding = {}
     for grouped in (False, True):
         probe = PaddingProbe()
-        summary = train_student(ConKDConfig(**student_values(tmp_path / str(grouped), max_steps=2,
+        summary = train_student(StudentRunConfig(**student_values(tmp_path / str(grouped), max_steps=2,
                                                              group_by_length=grouped)), [probe])
         assert summary["steps"] == 2
         padding[grouped] = probe.padding

@@ -1,13 +1,14 @@
 """Loading a base model for training (full precision or 4-bit), extending it with the semantic-ID tokens, and loading
 trained gencrs models (a full directory, or a PEFT adapter over a base that is re-extended the same way)."""
 
-import json
 import os
 from pathlib import Path
 
 import torch
 
+from gencrs import model_dir
 from gencrs.errors import GencrsError
+from gencrs.format import SPECIAL_TOKENS
 from tokenizer_ext.codebook import CodeBook
 from tokenizer_ext.extend import extend_model, extend_tokenizer, new_token_ids
 
@@ -73,16 +74,9 @@ def load_tokenizer(name_or_path: str | Path):
 def ensure_extended(model, tokenizer, codebook: CodeBook, titles: dict[str, str]) -> list[int]:
     """Add format and code tokens unless the tokenizer has them already; returns their ids (for trainable tokens)."""
     if codebook.all_tokens()[0] not in tokenizer.get_vocab():
-        extend_tokenizer(tokenizer, codebook)
+        extend_tokenizer(tokenizer, codebook, SPECIAL_TOKENS)
         extend_model(model, tokenizer, codebook, titles)
-    return new_token_ids(tokenizer, codebook)
-
-
-def save_model_meta(directory: Path, codebook: CodeBook, titles: dict[str, str], base_model: str | None) -> None:
-    (directory / "codes.json").write_text(json.dumps(codebook.to_json(), ensure_ascii=False), encoding="utf-8")
-    (directory / "catalog.json").write_text(json.dumps(titles, ensure_ascii=False), encoding="utf-8")
-    if base_model:
-        (directory / "gencrs_model.json").write_text(json.dumps({"base_model": base_model}), encoding="utf-8")
+    return new_token_ids(tokenizer, codebook, SPECIAL_TOKENS)
 
 
 def check_init_adapter(directory: str | Path, base_model: str, codebook: CodeBook) -> None:
@@ -90,12 +84,12 @@ def check_init_adapter(directory: str | Path, base_model: str, codebook: CodeBoo
     directory = Path(directory)
     if not (directory / "adapter_config.json").exists():
         raise GencrsError(f"init_adapter {directory} is not a PEFT adapter directory (no adapter_config.json)")
-    meta = json.loads((directory / "gencrs_model.json").read_text()) if (directory / "gencrs_model.json").exists() else {}
-    if meta.get("base_model") != base_model:
-        raise GencrsError(f"init_adapter {directory} was trained over base_model {meta.get('base_model')!r}, "
+    adapter = model_dir.read(directory)
+    if adapter.base_model != base_model:
+        raise GencrsError(f"init_adapter {directory} was trained over base_model {adapter.base_model!r}, "
                           f"this run's base_model is {base_model!r}")
-    if CodeBook.load(directory).item_codes != codebook.item_codes:
-        raise GencrsError(f"init_adapter {directory} has another code table ({directory / 'codes.json'}) than this run")
+    if adapter.codebook.item_codes != codebook.item_codes:
+        raise GencrsError(f"init_adapter {directory} has another code table ({directory / model_dir.CODES}) than this run")
 
 
 def start_from_adapter(model, lora_config, directory: str | Path):
@@ -129,18 +123,11 @@ def load_trained(directory: str | Path, load_in_4bit: bool = False, dtype: str =
     """(model, tokenizer, codebook) from a full model directory or an adapter directory (its base loaded by
     `load_model`, re-extended, the adapter on top), in eval mode."""
     from peft import PeftModel
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise GencrsError(f"{directory} is not a model directory")
-    codebook = CodeBook.load(directory)
-    if (directory / "adapter_config.json").exists():
-        meta = json.loads((directory / "gencrs_model.json").read_text())
-        titles = json.loads((directory / "catalog.json").read_text())
-        model, base_tokenizer = load_model(meta["base_model"], load_in_4bit, dtype)
-        ensure_extended(model, base_tokenizer, codebook, titles)  # the same deterministic extension as in training
-        model, tokenizer = PeftModel.from_pretrained(model, directory), load_tokenizer(directory)
-    elif (directory / "config.json").exists():
-        model, tokenizer = load_model(directory, load_in_4bit, dtype)
+    found = model_dir.read(directory)
+    if found.kind == "adapter":
+        model, base_tokenizer = load_model(found.base_model, load_in_4bit, dtype)
+        ensure_extended(model, base_tokenizer, found.codebook, found.titles)  # the same deterministic extension as in training
+        model, tokenizer = PeftModel.from_pretrained(model, found.path), load_tokenizer(found.path)
     else:
-        raise GencrsError(f"{directory} is not a model directory (no config.json or adapter_config.json)")
-    return model.eval(), tokenizer, codebook
+        model, tokenizer = load_model(found.path, load_in_4bit, dtype)
+    return model.eval(), tokenizer, found.codebook

@@ -1,4 +1,4 @@
-from eval.protocols import build_instances, contexts_of, label_kind
+from gencrs.data.protocols import build_instances, contexts_of, label_kind
 from gencrs.data.schema import Dataset, Dialogue, Item, Turn
 from gencrs.format import mention
 

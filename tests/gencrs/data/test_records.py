@@ -2,9 +2,8 @@
 
 import torch
 
+from gencrs.data.records import item_records
 from gencrs.format import parse_turn
-from gencrs.training.records import item_records
-from gencrs.training.student import ConKDConfig, check_config
 from tokenizer_ext import CodeBook
 
 
@@ -32,17 +31,20 @@ def test_the_conkd_student_gets_teacher_outputs_for_item_records(student_parts, 
     recommendation teacher (from the request's text and linked entities) at the three code slots of the target."""
     from transformers import AutoTokenizer
 
-    from gencrs.teachers.outputs import compute_teacher_outputs, encode_records
-    from gencrs.training.student import load_teachers_for
+    from gencrs.data.records import examples_by_key
+    from gencrs.teachers.outputs import (
+        TeacherSettings,
+        compute_teacher_outputs,
+        encode_records,
+        load_online_teachers,
+    )
 
-    cfg = ConKDConfig(dialogue_teacher=student_parts["dialogue_teacher"], rec_teacher=student_parts["rec_teacher"],
-                      item_records=1, seed=0)
-    check_config(cfg)
-    codebook = CodeBook.load(student_parts["codes"])
+    codebook = CodeBook.load(student_parts["semantic_ids"])
     tokenizer = AutoTokenizer.from_pretrained(student_parts["dialogue_teacher"])
-    model, rec, examples = load_teachers_for(cfg, synthetic)
     records = item_records(synthetic, codebook, per_item=1, seed=0)[:6]
-    keys, rows = compute_teacher_outputs(model, tokenizer, rec, codebook, examples, records, batch_size=3, top_k=8)
+    settings = TeacherSettings(student_parts["dialogue_teacher"], student_parts["rec_teacher"], top_k=8)
+    teachers = load_online_teachers(settings, examples_by_key(synthetic, "train", 1, seed=0), records, tokenizer, codebook)
+    keys, rows = compute_teacher_outputs(teachers, tokenizer, batch_size=3)
     _, labels = encode_records(tokenizer, records)
     assert keys == [r["key"] for r in records]
     for row, row_labels in zip(rows, labels):

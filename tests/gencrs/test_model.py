@@ -8,7 +8,7 @@ import torch
 from transformers import TrainerCallback
 
 from gencrs.errors import GencrsError
-from gencrs.training.model import ensure_pad_token, load_trained, placement
+from gencrs.model import ensure_pad_token, load_trained, placement
 
 
 def test_on_the_cpu_the_model_loads_in_float32_without_a_device_map():
@@ -60,10 +60,10 @@ def base_without_pad(tiny_base, tmp_path_factory):
 
 def test_a_base_without_pad_token_trains_and_evaluates(base_without_pad, synthetic_generative, tmp_path):
     from eval.run import EvalConfig, evaluate
-    from gencrs.teachers.dialogue import DialogueTeacherConfig, train_dialogue_teacher
+    from gencrs.training.sft import SFTRunConfig, train_sft
 
-    summary = train_dialogue_teacher(DialogueTeacherConfig(
-        dataset="synthetic", base_model=str(base_without_pad), codes=synthetic_generative["codes"], out=str(tmp_path / "run"),
+    summary = train_sft(SFTRunConfig(
+        dataset="synthetic", base_model=str(base_without_pad), semantic_ids=synthetic_generative["semantic_ids"], out=str(tmp_path / "run"),
         finetune="lora", lora_r=4, lora_alpha=8, max_length=256, batch_size=4, max_steps=2, train_limit=8, valid_limit=4,
         save_steps=100, logging_steps=1))
     assert summary["steps"] == 2 and summary["eval_loss"] > 0
@@ -78,7 +78,7 @@ def test_a_base_without_pad_token_trains_and_evaluates(base_without_pad, synthet
 
 @pytest.mark.gpu
 def test_bfloat16_and_4bit_loads_put_every_weight_on_this_processs_gpu(real_generative):
-    from gencrs.training.model import load_model
+    from gencrs.model import load_model
 
     model, tokenizer = load_model(real_generative["model"])  # dtype auto: bfloat16 on CUDA
     assert {p.device for p in model.parameters()} == {torch.device("cuda", 0)}
@@ -102,11 +102,11 @@ class DeviceOfModel(TrainerCallback):
 @pytest.mark.gpu
 @pytest.mark.parametrize("teacher_outputs", ["cache", "online"])
 def test_qlora_conkd_steps_on_cuda(real_generative, student_parts, teacher_outputs, tmp_path):
-    from gencrs.training.student import ConKDConfig, train_student
+    from gencrs.training.student import StudentRunConfig, train_student
 
     seen = DeviceOfModel()
-    summary = train_student(ConKDConfig(
-        dataset="synthetic", base_model=real_generative["base"], codes=real_generative["codes"], out=str(tmp_path / "run"),
+    summary = train_student(StudentRunConfig(
+        dataset="synthetic", base_model=real_generative["base"], semantic_ids=real_generative["semantic_ids"], out=str(tmp_path / "run"),
         dialogue_teacher=real_generative["model"], rec_teacher=student_parts["rec_teacher"],
         teacher_outputs=teacher_outputs, teacher_cache=str(tmp_path / "cache"), finetune="lora", load_in_4bit=True,
         lora_r=8, lora_alpha=16, max_length=256, batch_size=4, max_steps=4, train_limit=4, valid_limit=4, lr=2e-3,

@@ -2,7 +2,7 @@
 
 from gencrs.data import Dataset, build_examples
 from gencrs.data.examples import Example
-from gencrs.format import ITEM_START, ITEM_END, assistant_turn, prompt_messages
+from gencrs.format import ITEM_END, ITEM_START, assistant_turn, prompt_messages
 from tokenizer_ext.codebook import CodeBook
 
 
@@ -61,3 +61,12 @@ def item_records(dataset: Dataset, codebook: CodeBook, per_item: int, seed: int 
     return [{"prompt": prompt_messages(ex.context),
              "completion": [{"role": "assistant", "content": turn_text(ex, codebook)}], "key": ex.key}
             for ex in item_examples(dataset, per_item, seed)]
+
+
+def examples_by_key(dataset: Dataset, split: str, item_records_per_item: int = 0, seed: int = 0) -> dict[str, Example]:
+    """Every Example a run's `split` records come from, by record key: the dialogue turns, and in train the run's
+    item-alignment turns (what the teachers read for each record)."""
+    examples = build_examples(dataset, split)
+    if item_records_per_item:
+        examples += item_examples(dataset, item_records_per_item, seed)
+    return {e.key: e for e in examples}

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import ndcg_score
 
-from eval import metrics as M
+from gencrs import metrics as M
 
 
 def test_ranking_metrics_hand_computed():

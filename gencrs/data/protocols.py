@@ -70,7 +70,7 @@ def contexts_of(instances: list[Instance]) -> list[Context]:
 
 
 def select_instances(dataset: Dataset, split: str, protocol: str, limit: int | None = None) -> list[Instance]:
-    """The instances of the first `limit` contexts (all of them when None): what `eval run --limit` ranks."""
+    """The instances of the first `limit` contexts (all of them when None): what `eval run limit=N` ranks."""
     instances = build_instances(dataset, split, protocol)
     keys = {c.key for c in contexts_of(instances)[:limit]}
     return [i for i in instances if i.context.key in keys]
