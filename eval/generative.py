@@ -8,7 +8,8 @@ import torch
 
 from gencrs.data.protocols import Context
 from gencrs.decoding.beam import trie_beam_search
-from gencrs.decoding.hf import TurnConstraintLogitsProcessor
+from gencrs.decoding.generate import chat_prompts as conversation_prompts
+from gencrs.decoding.generate import encode, generate_turns
 from gencrs.decoding.turn import TurnRules
 from gencrs.errors import GencrsError
 from gencrs.format import (
@@ -16,7 +17,6 @@ from gencrs.format import (
     RESPONSE_START,
     TARGET_START,
     parse_turn,
-    prompt_messages,
 )
 from gencrs.model import load_trained
 from gencrs.model_dir import read_titles
@@ -25,8 +25,7 @@ from tokenizer_ext.codebook import CodeBook
 
 def chat_prompts(tokenizer, contexts: list[Context], suffix: str = "") -> list[str]:
     """Each context as the model's prompt text (chat template, generation prompt), plus `suffix`."""
-    return [tokenizer.apply_chat_template(prompt_messages(c.messages), tokenize=False, add_generation_prompt=True) + suffix
-            for c in contexts]
+    return conversation_prompts(tokenizer, [c.messages for c in contexts], suffix)
 
 
 def parse_generated(text: str, codebook: CodeBook) -> dict:
@@ -72,8 +71,7 @@ class GenerativeRecommender:
         return chat_prompts(self.tokenizer, contexts, suffix)
 
     def _encode(self, texts: list[str]):
-        """Left-padded ids and attention mask on the model's device."""
-        return self.tokenizer(texts, add_special_tokens=False, return_tensors="pt", padding=True).to(self.model.device)
+        return encode(self.tokenizer, texts, self.model.device)
 
     @torch.no_grad()
     def rank(self, contexts: list[Context], k: int) -> list[list[str]]:
@@ -96,15 +94,9 @@ class GenerativeRecommender:
         """Greedy decoding of whole assistant turns; each result has the decoded text and its parsed parts."""
         results = []
         for start in range(0, len(contexts), self.batch_size):
-            batch = contexts[start:start + self.batch_size]
-            inputs = self._encode(self.prompts(batch))
-            processors = [TurnConstraintLogitsProcessor(self.rules, inputs["input_ids"].shape[1])] if constrained else []
-            out = self.model.generate(**inputs, do_sample=False, max_new_tokens=self.max_new_tokens,
-                                      logits_processor=processors, pad_token_id=self.tokenizer.pad_token_id)
-            for row in out[:, inputs["input_ids"].shape[1]:].tolist():
-                if self.tokenizer.eos_token_id in row:
-                    row = row[: row.index(self.tokenizer.eos_token_id)]
-                results.append(parse_generated(self.tokenizer.decode(row, skip_special_tokens=False), self.codebook))
+            texts = generate_turns(self.model, self.tokenizer, self.rules if constrained else None,
+                                   self.prompts(contexts[start:start + self.batch_size]), self.max_new_tokens)
+            results += [parse_generated(text, self.codebook) for text in texts]
         return results
 
     @torch.no_grad()

@@ -6,6 +6,7 @@ a command first (`run_commands`):
     gencrs data examples dataset=synthetic split=train n=5
     gencrs teachers gate-stats model=runs/dialogue_teacher_synthetic/model dataset=synthetic
     gencrs serve model=runs/export/student_synthetic [port=8000 api_key=KEY] [-- VLLM_ARGS...]
+    gencrs chat model=runs/student_synthetic/model [url=http://127.0.0.1:8000/v1 api_key=KEY] [json=true]
 
 Library errors become one line on stderr and exit code 1; a job's result is printed as JSON.
 """
@@ -15,6 +16,7 @@ import logging
 import sys
 from dataclasses import dataclass, field
 
+from gencrs.chat import ChatConfig, chat
 from gencrs.config import load_config
 from gencrs.data import DATASETS
 from gencrs.errors import USER_ERRORS, GencrsError
@@ -143,6 +145,7 @@ COMMANDS = {
     "teachers gate-stats": (GateStatsConfig, gate_stats,
                             "dialogue teacher's item-token mass inside target spans vs in responses"),
     "serve": (ServeConfig, serve, "vLLM's OpenAI-compatible server on an exported model, constrained to the catalog"),
+    "chat": (ChatConfig, chat, "talk to a trained or exported model (or, with url=, a running gencrs serve)"),
 }
 
 
