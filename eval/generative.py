@@ -51,11 +51,9 @@ class GenerativeRecommender:
     def __init__(self, model, tokenizer, codebook: CodeBook, titles: dict[str, str], batch_size: int = 8,
                  max_new_tokens: int = 64):
         self.model, self.tokenizer, self.codebook = model.eval(), tokenizer, codebook
-        self.tokenizer.padding_side = "left"
         self.batch_size, self.max_new_tokens = batch_size, max_new_tokens
         self.invalid_beams = 0  # beams whose code sequence is not a catalog item (0 under the constraint)
-        vocab = model.get_output_embeddings().weight.shape[0]
-        self.rules = TurnRules(tokenizer, codebook, titles, vocab_size=vocab, device=model.device)  # the served rule
+        self.rules = TurnRules.for_model(model, tokenizer, codebook, titles)  # the served rule
         self.constraint = self.rules.constraint
 
     @classmethod

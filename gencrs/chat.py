@@ -38,8 +38,7 @@ class LocalModel:
 
         self.model, self.tokenizer, codebook = load_trained(directory)
         titles = read_titles(directory)
-        vocab = self.model.get_output_embeddings().weight.shape[0]
-        self.rules = TurnRules(self.tokenizer, codebook, titles, vocab_size=vocab, device=self.model.device)
+        self.rules = TurnRules.for_model(self.model, self.tokenizer, codebook, titles)
         self.catalog, self.max_new_tokens = Catalog(codebook, titles), max_new_tokens
 
     def reply(self, messages: list[dict]) -> Reply:

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gencrs.errors import GencrsError
-from tokenizer_ext.codebook import CodeBook
+from tokenizer_ext.codebook import CODES_FILE, CodeBook
 
-CODES, CATALOG, MODEL_META, EXPORT_META = "codes.json", "catalog.json", "gencrs_model.json", "gencrs_export.json"
+CODES, CATALOG, MODEL_META, EXPORT_META = CODES_FILE, "catalog.json", "gencrs_model.json", "gencrs_export.json"
 SERVABLE_FILES = ("config.json", CODES, CATALOG, "tokenizer_config.json")
 
 
@@ -34,7 +34,7 @@ def write(directory: str | Path, codebook: CodeBook, titles: dict[str, str], bas
           export: dict | None = None) -> None:
     """The gencrs files of a model directory (the caller writes the weights and tokenizer into the same directory)."""
     directory = Path(directory)
-    (directory / CODES).write_text(json.dumps(codebook.to_json(), ensure_ascii=False), encoding="utf-8")
+    codebook.save(directory)
     (directory / CATALOG).write_text(json.dumps(titles, ensure_ascii=False), encoding="utf-8")
     if base_model:
         (directory / MODEL_META).write_text(json.dumps({"base_model": base_model}), encoding="utf-8")

@@ -57,8 +57,7 @@ class SemanticIds:
 
     def save(self, directory: str | Path) -> None:
         directory = Path(directory)
-        codes_json = json.dumps(self.codebook.to_json(), indent=1, ensure_ascii=False)
-        (directory / "codes.json").write_text(codes_json, encoding="utf-8")
+        codes_json = self.codebook.save(directory, indent=1)
         np.savez(directory / "quantizer.npz", centroids=self.centroids)
         (directory / "stats.json").write_text(json.dumps(self.stats, indent=2), encoding="utf-8")
         manifest = {**self.manifest, "codes_json_sha256": hashlib.sha256(codes_json.encode("utf-8")).hexdigest()}

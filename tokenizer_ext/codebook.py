@@ -8,6 +8,8 @@ from pathlib import Path
 
 from tokenizer_ext.errors import SemanticIdError
 
+CODES_FILE = "codes.json"  # the code table inside a semantic-ID or model directory
+
 LEVEL_LETTERS = string.ascii_lowercase
 CODE_TOKEN_RE = re.compile(r"<([a-z])_(\d+)>")
 
@@ -63,9 +65,15 @@ class CodeBook:
     def from_json(cls, data: dict) -> "CodeBook":
         return cls(data["levels"], data["codes_per_level"], {k: tuple(v) for k, v in data["item_to_codes"].items()})
 
+    def save(self, directory: str | Path, indent: int | None = None) -> str:
+        """Writes DIRECTORY/codes.json; returns the text written."""
+        text = json.dumps(self.to_json(), indent=indent, ensure_ascii=False)
+        (Path(directory) / CODES_FILE).write_text(text, encoding="utf-8")
+        return text
+
     @classmethod
     def load(cls, directory: str | Path) -> "CodeBook":
-        path = Path(directory) / "codes.json"
+        path = Path(directory) / CODES_FILE
         if not path.exists():
             raise SemanticIdError(f"no code table at {path} (build one with: python recipes/build_semantic_ids.py dataset=NAME out=DIR)")
         return cls.from_json(json.loads(path.read_text(encoding="utf-8")))

@@ -91,6 +91,12 @@ class TurnRules:
             tokenizer = AutoTokenizer.from_pretrained(model_dir)
         return cls(tokenizer, CodeBook.load(model_dir), read_titles(model_dir), vocab_size, device, **kwargs)
 
+    @classmethod
+    def for_model(cls, model, tokenizer, codebook: CodeBook, titles: dict[str, str], **kwargs) -> "TurnRules":
+        """The rule over a loaded transformers model's logits: its lm_head's rows, on its device."""
+        vocab_size = model.get_output_embeddings().weight.shape[0]
+        return cls(tokenizer, codebook, titles, vocab_size, model.device, **kwargs)
+
     def constraint_for(self, items=None, exclude=()) -> tuple[int, TurnConstraint]:
         """The constraint of a request's item set (the catalog when `items` is None, minus `exclude`) and its serial
         number, which names it in the cache keys. Cached by content: requests that share a set share one."""

@@ -183,6 +183,7 @@ class OnlineTeachers:
     def __init__(self, records: list[dict], examples: dict, dialogue_model, rec_teacher, tokenizer, codebook: CodeBook,
                  top_k: int, exclude_context: bool = False):
         self.records, self.examples, self.rec, self.codebook = records, examples, rec_teacher, codebook
+        self.tokenizer = tokenizer
         self.dialogue_model, self.top_k, self.exclude_context = dialogue_model.eval(), top_k, exclude_context
         self.code_ids = torch.tensor(tokenizer.convert_tokens_to_ids(codebook.all_tokens()))
 
@@ -202,7 +203,7 @@ class OnlineTeachers:
         return [{**d, "rec": r} for d, r in zip(dialogue, rec)]
 
 
-def compute_teacher_outputs(teachers: OnlineTeachers, tokenizer, batch_size: int = 16) -> tuple[list[str], list[dict]]:
+def compute_teacher_outputs(teachers: OnlineTeachers, batch_size: int = 16) -> tuple[list[str], list[dict]]:
     """Both teachers' outputs for every one of `teachers.records`, in batches; keys and per-record rows (on the host)
     as TeacherCache stores them."""
     from tqdm.auto import tqdm
@@ -212,7 +213,7 @@ def compute_teacher_outputs(teachers: OnlineTeachers, tokenizer, batch_size: int
     rows = []
     for first in tqdm(range(0, len(records), batch_size), desc="teacher outputs", unit="batch"):
         indices = list(range(first, min(first + batch_size, len(records))))
-        enc, labels = encode_records(tokenizer, [records[i] for i in indices])
+        enc, labels = encode_records(teachers.tokenizer, [records[i] for i in indices])
         rows += [{k: v.cpu() for k, v in row.items()} for row in teachers.rows(indices, enc, labels)]
     return [r["key"] for r in records], rows
 
@@ -253,7 +254,7 @@ def ensure_teacher_cache(settings: TeacherSettings, directory: str | Path, examp
     log.info("building the teacher cache %s from %s and %s", directory, settings.dialogue_teacher, settings.rec_teacher)
     teachers = load_online_teachers(settings, examples, records, tokenizer, codebook)
     start = time.perf_counter()
-    keys, rows = compute_teacher_outputs(teachers, tokenizer, batch_size)
+    keys, rows = compute_teacher_outputs(teachers, batch_size)
     seconds = time.perf_counter() - start
     stats = cache.write(keys, rows, expected)
     log.info("teacher cache: %d examples, %.0f bytes per example", stats["examples"], stats["bytes_per_example"])

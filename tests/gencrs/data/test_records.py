@@ -44,7 +44,7 @@ def test_the_conkd_student_gets_teacher_outputs_for_item_records(student_parts, 
     records = item_records(synthetic, codebook, per_item=1, seed=0)[:6]
     settings = TeacherSettings(student_parts["dialogue_teacher"], student_parts["rec_teacher"], top_k=8)
     teachers = load_online_teachers(settings, examples_by_key(synthetic, "train", 1, seed=0), records, tokenizer, codebook)
-    keys, rows = compute_teacher_outputs(teachers, tokenizer, batch_size=3)
+    keys, rows = compute_teacher_outputs(teachers, batch_size=3)
     _, labels = encode_records(tokenizer, records)
     assert keys == [r["key"] for r in records]
     for row, row_labels in zip(rows, labels):

@@ -39,7 +39,7 @@ def teachers(tiny_base, synthetic):
 def test_cached_equals_online(teachers, tmp_path):
     model, tokenizer, rec, codebook, examples, records = teachers
     teachers = OnlineTeachers(records, examples, model, rec, tokenizer, codebook, top_k=16)
-    keys, online = compute_teacher_outputs(teachers, tokenizer, batch_size=8)
+    keys, online = compute_teacher_outputs(teachers, batch_size=8)
     assert any(len(r["rec"]) for r in online) and any(not len(r["rec"]) for r in online)
     stats = TeacherCache(tmp_path).write(keys, online)
     cached = TeacherCache(tmp_path).read()
@@ -71,7 +71,7 @@ def test_rec_distribution_leaves_out_the_excluded_items(teachers):
 def test_excluding_context_items_changes_only_examples_with_context_items(teachers):
     model, tokenizer, rec, codebook, examples, records = teachers
     rows = {flag: compute_teacher_outputs(OnlineTeachers(records, examples, model, rec, tokenizer, codebook, top_k=16,
-                                                         exclude_context=flag), tokenizer, batch_size=8)[1]
+                                                         exclude_context=flag), batch_size=8)[1]
             for flag in (True, False)}
     changed = 0
     for record, with_exclusion, without in zip(records, rows[True], rows[False]):
