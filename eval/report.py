@@ -43,3 +43,21 @@ def format_report(result: dict) -> str:
         lines += ["## Generated turns", "", "| metric | value |", "|---|---|"]
         lines += [f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in result["generation"].items()]
     return "\n".join(lines) + "\n"
+
+
+def format_example_turns(dataset, examples, generations: dict[str, dict], n: int = 3, context_messages: int = 3) -> str:
+    """The model at work: the first `n` turns of `examples` (in split order) whose gold turn recommends and that were
+    generated, each with the end of its context, the model's turn (intent, recommended items, response) and the gold
+    items. The rule does not look at whether the model got the turn right."""
+    shown = [e for e in examples if e.targets and e.key in generations][:n]
+    blocks = []
+    for example in shown:
+        row = generations[example.key]
+        lines = [f"--- {example.key}"]
+        lines += [f"  {m['role']:>9}: {m['content']}" for m in example.context[-context_messages:]]
+        lines.append(f"  {'model':>9}: [{row['intent'] or '?'}] {row['response']}")
+        chosen = [i for i in row["target_items"] if i]
+        lines.append(f"  {'targets':>9}: " + ("; ".join(f"{dataset.title(i)} ({i})" for i in chosen) or "none"))
+        lines.append(f"  {'gold':>9}: " + "; ".join(f"{dataset.title(i)} ({i})" for i in example.targets))
+        blocks.append("\n".join(lines))
+    return "\n".join(blocks)

@@ -14,6 +14,8 @@ Library errors become one line on stderr and exit code 1; a job's result is prin
 import json
 import logging
 import sys
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from gencrs.chat import ChatConfig, chat
@@ -36,6 +38,26 @@ def run_recipe(name: str, config_cls, job, argv: list[str] | None = None) -> int
     if result is not None:
         print(json.dumps(result, indent=2, default=str))
     return 0
+
+
+class Stages:
+    """A long job's stages: each logs what it starts and how long it took; `table()` lists them with the total."""
+
+    def __init__(self, logger: logging.Logger):
+        self.log, self.start, self.seconds = logger, time.monotonic(), {}
+
+    @contextmanager
+    def __call__(self, name: str):
+        self.log.info("stage %s: started", name)
+        start = time.monotonic()
+        yield
+        self.seconds[name] = time.monotonic() - start
+        self.log.info("stage %s: done in %.0f s", name, self.seconds[name])
+
+    def table(self) -> str:
+        rows = [f"| {name} | {seconds:.0f} |" for name, seconds in self.seconds.items()]
+        total = time.monotonic() - self.start
+        return "\n".join(["| stage | seconds |", "|---|---|", *rows, f"| total | {total:.0f} ({total / 60:.1f} min) |"]) + "\n"
 
 
 def run_commands(prog: str, commands: dict, argv: list[str] | None = None) -> int:

@@ -9,8 +9,11 @@ teacher and the knowledge-graph recommendation teacher with a per-token gate (Co
 With `build_missing` (the CPU configs), artifacts the run needs and cannot find are built first, each with its own
 recipe's config: the tiny base (recipes/make_tiny_base.py), semantic IDs (recipes/build_semantic_ids.py), the
 recommendation teacher and the dialogue teacher. Then the student trains (resuming from OUT/checkpoints after a kill),
-is saved to OUT/adapter or OUT/model, evaluated on `eval_split` with the evaluation harness (OUT/eval_<split>/), and a
-table of the metrics next to the Popularity baseline is printed and written to OUT/summary.md.
+is saved to OUT/adapter or OUT/model, evaluated on `eval_split` with the evaluation harness (OUT/eval_<split>/); a
+table of the metrics next to the Popularity baseline, a few generated validation turns, the time of each stage and
+the commands to chat with and serve the model are printed, the table and turns also written to OUT/summary.md.
+On the synthetic default the student starts from the dialogue teacher's weights (base_model = dialogue_teacher; the
+full fine-tuning counterpart of `init_adapter`).
 """
 
 import logging
@@ -20,9 +23,11 @@ from pathlib import Path
 
 from accelerate import PartialState
 
-from eval.run import EvalConfig, evaluate
-from gencrs.cli import run_recipe
+from eval.report import format_example_turns
+from eval.run import EvalConfig, JsonlResume, evaluate
+from gencrs.cli import Stages, run_recipe
 from gencrs.config import load_config
+from gencrs.data import build_examples, load_dataset
 from gencrs.errors import GencrsError
 from gencrs.io import atomic_write_text
 from gencrs.semantic_ids import SemanticIdConfig, build_semantic_ids
@@ -41,14 +46,17 @@ TABLE_ROWS = [("recall@1", None), ("recall@10", None), ("recall@50", None), ("nd
 
 @dataclass
 class SFTConKDRecipeConfig(StudentRunConfig):
-    # the synthetic_tiny defaults (recipes/configs/sft_conkd_synthetic_tiny.yaml writes them out)
+    # the synthetic defaults, the 10-minute demo (recipes/configs/sft_conkd_synthetic_tiny.yaml writes them out;
+    # sft_conkd_synthetic_large.yaml is the slower, stronger run)
+    base_model: str = "runs/dialogue_teacher_synthetic/model"  # full fine-tuning starts from the dialogue teacher
     finetune: str = "full"
     max_length: int = 384
     batch_size: int = 16
-    epochs: float = 8.0  # tuned on valid: 2 and 4 epochs stay below Popularity (docs/experiments.md)
+    epochs: float = 1.0
     lr: float = 1e-3
+    group_by_length: bool = True
     build_missing: bool = True  # build absent CPU-scale artifacts (tiny base, semantic IDs, teachers) first
-    tiny_base_minutes: float = 2.0  # pre-training budget of a tiny base built here
+    tiny_base_config: str = "recipes/configs/tiny_base_synthetic.yaml"  # used when the tiny base is absent
     sid_levels: int = 3  # semantic IDs built here: levels x codes per level
     sid_codes_per_level: int = 16
     rec_teacher_config: str = "recipes/configs/rec_teacher_synthetic.yaml"  # used when rec_teacher is absent
@@ -59,32 +67,44 @@ class SFTConKDRecipeConfig(StudentRunConfig):
     eval_limit: int | None = None
 
 
-def build_missing(cfg: SFTConKDRecipeConfig) -> None:
-    if not Path(cfg.base_model).exists() and cfg.base_model.startswith("runs/"):
-        log.info("building the tiny base %s", cfg.base_model)
-        build_tiny_base(TinyBaseConfig(dataset=cfg.dataset, data_dir=cfg.data_dir, out=cfg.base_model,
-                                       pretrain_minutes=cfg.tiny_base_minutes))
+def starts_from_teacher(cfg: SFTConKDRecipeConfig) -> bool:
+    return Path(cfg.base_model) == Path(cfg.dialogue_teacher)
+
+
+def dialogue_teacher_run(cfg: SFTConKDRecipeConfig) -> SFTRunConfig:
+    """The dialogue teacher's run: its config, on this run's dataset and semantic IDs, over this run's base unless
+    the student starts from the teacher (then the teacher's config names the base)."""
+    overrides = [f"dataset={cfg.dataset}", f"semantic_ids={cfg.semantic_ids}", f"out={Path(cfg.dialogue_teacher).parent}"]
+    if not starts_from_teacher(cfg):
+        overrides.append(f"base_model={cfg.base_model}")
+    dt = load_config(SFTRunConfig, ["--config", cfg.dialogue_teacher_config, *overrides])
+    if final_model_dir(dt) != Path(cfg.dialogue_teacher):
+        raise GencrsError(f"{cfg.dialogue_teacher_config} writes {final_model_dir(dt)}, not dialogue_teacher "
+                          f"{cfg.dialogue_teacher}")
+    return dt
+
+
+def build_missing(cfg: SFTConKDRecipeConfig, stage: Stages) -> None:
+    needs_teacher = conkd_args(cfg).distills or starts_from_teacher(cfg)
+    dt = dialogue_teacher_run(cfg) if needs_teacher and not Path(cfg.dialogue_teacher).is_dir() else None
+    base = dt.base_model if dt else cfg.base_model
+    if not Path(base).exists() and base.startswith("runs/"):
+        tiny = load_config(TinyBaseConfig, ["--config", cfg.tiny_base_config, f"dataset={cfg.dataset}", f"out={base}"])
+        with stage(f"tiny base {base}"):
+            build_tiny_base(tiny)
     if not Path(cfg.semantic_ids).is_dir():
-        log.info("building semantic IDs %s", cfg.semantic_ids)
-        build_semantic_ids(SemanticIdConfig(dataset=cfg.dataset, data_dir=cfg.data_dir, out=cfg.semantic_ids,
-                                            levels=cfg.sid_levels, codes_per_level=cfg.sid_codes_per_level))
-    if not conkd_args(cfg).distills:  # plain SFT: no teacher needed
-        return
-    if not Path(cfg.rec_teacher).is_dir():
+        with stage(f"semantic IDs {cfg.semantic_ids}"):
+            build_semantic_ids(SemanticIdConfig(dataset=cfg.dataset, data_dir=cfg.data_dir, out=cfg.semantic_ids,
+                                                levels=cfg.sid_levels, codes_per_level=cfg.sid_codes_per_level))
+    if conkd_args(cfg).distills and not Path(cfg.rec_teacher).is_dir():
         if Path(cfg.rec_teacher).name != "teacher":
             raise GencrsError(f"rec_teacher {cfg.rec_teacher} is absent; a teacher built here lives in <out>/teacher")
-        log.info("training the recommendation teacher %s", cfg.rec_teacher)
-        train_rec_teacher(load_config(RecTeacherConfig, ["--config", cfg.rec_teacher_config, f"dataset={cfg.dataset}",
-                                                         f"out={Path(cfg.rec_teacher).parent}"]))
-    if not Path(cfg.dialogue_teacher).is_dir():
-        dt = load_config(SFTRunConfig, ["--config", cfg.dialogue_teacher_config, f"dataset={cfg.dataset}",
-                                        f"base_model={cfg.base_model}", f"semantic_ids={cfg.semantic_ids}",
-                                        f"out={Path(cfg.dialogue_teacher).parent}"])
-        if final_model_dir(dt) != Path(cfg.dialogue_teacher):
-            raise GencrsError(f"{cfg.dialogue_teacher_config} writes {final_model_dir(dt)}, not dialogue_teacher "
-                              f"{cfg.dialogue_teacher}")
-        log.info("training the dialogue teacher %s", cfg.dialogue_teacher)
-        train_sft(dt)
+        with stage(f"recommendation teacher {cfg.rec_teacher}"):
+            train_rec_teacher(load_config(RecTeacherConfig, ["--config", cfg.rec_teacher_config,
+                                                             f"dataset={cfg.dataset}", f"out={Path(cfg.rec_teacher).parent}"]))
+    if dt:
+        with stage(f"dialogue teacher {cfg.dialogue_teacher}"):
+            train_sft(dt)
 
 
 def evaluate_student(cfg: SFTConKDRecipeConfig, model_dir: str) -> tuple[dict, dict]:
@@ -109,21 +129,49 @@ def summary_table(cfg: SFTConKDRecipeConfig, student: dict, popularity: dict, tr
     return "\n".join(lines) + "\n"
 
 
-def main(cfg: SFTConKDRecipeConfig) -> dict | None:
+def example_turns(cfg: SFTConKDRecipeConfig, n: int = 3) -> str:
+    if not cfg.eval_generate:
+        return ""
+    generations = JsonlResume(Path(cfg.out) / f"eval_{cfg.eval_split}" / "generations.jsonl").rows
+    dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir)
+    return format_example_turns(dataset, build_examples(dataset, cfg.eval_split), generations, n)
+
+
+def next_commands(cfg: SFTConKDRecipeConfig, model_dir: str) -> str:
+    export = Path("runs/export") / Path(cfg.out).name
+    return "\n".join([
+        "Talk to it (each turn: intent, the recommended catalog items with their ids, the response):",
+        f"  .venv/bin/gencrs chat model={model_dir}",
+        "Serve it behind vLLM's OpenAI-compatible API, constrained to the catalog:",
+        f"  .venv/bin/python recipes/export.py model={model_dir} out={export}",
+        f"  .venv/bin/gencrs serve model={export} port=8000",
+        f"  .venv/bin/gencrs chat model={export} url=http://127.0.0.1:8000/v1",
+    ]) + "\n"
+
+
+def main(cfg: SFTConKDRecipeConfig) -> None:
+    """Prints the table, a few generated validation turns, the commands to chat with and serve the model, and the
+    stages' times; the numbers are also in OUT/summary.md and OUT/eval_<split>/metrics.json."""
     state = PartialState()
+    stage = Stages(log)
     if cfg.build_missing:
         with state.main_process_first():  # the main process builds; the others then find everything in place
             if state.is_main_process:
-                build_missing(cfg)
-    train = train_student(cfg)
+                build_missing(cfg, stage)
+    with stage(f"ConKD student {cfg.out}"):
+        train = train_student(cfg)
     if not state.is_main_process:
-        return None
-    student, popularity = evaluate_student(cfg, train["model"])
+        return
+    with stage(f"evaluation on {cfg.eval_split}"):
+        student, popularity = evaluate_student(cfg, train["model"])
     table = summary_table(cfg, student, popularity, train)
-    atomic_write_text(Path(cfg.out) / "summary.md", table)
-    print(table)
-    return {"model": train["model"], "steps": train["steps"], "eval_loss": train["eval_loss"],
-            "recall@1": student["recall@1"], "recall@10": student["recall@10"], "recall@50": student["recall@50"]}
+    examples = example_turns(cfg)
+    atomic_write_text(Path(cfg.out) / "summary.md", table + (f"\n```\n{examples}\n```\n" if examples else ""))
+    print(f"\n{table}")
+    if examples:
+        print(f"Validation turns (context, the model's turn, the gold items):\n{examples}\n")
+    print(f"Time per stage:\n{stage.table()}")
+    print(next_commands(cfg, train["model"]))
 
 
 if __name__ == "__main__":

@@ -15,9 +15,23 @@ GENRES = ["action", "comedy", "drama", "horror", "romance", "thriller", "sci-fi"
 ADJECTIVES = ["Silent", "Crimson", "Broken", "Hidden", "Last", "Golden", "Midnight", "Frozen", "Wild", "Lost", "Burning",
               "Electric", "Hollow", "Distant", "Savage", "Quiet", "Iron", "Velvet", "Shattered", "Endless", "Secret",
               "Bright", "Dark", "Lonely", "Restless", "Final", "Scarlet", "Wandering", "Fallen", "Sacred"]
-NOUNS = ["Harbor", "Empire", "River", "Garden", "Signal", "Mirror", "Frontier", "Kingdom", "Highway", "Storm", "Orchard",
-         "Station", "Island", "Winter", "Summer", "Circus", "Machine", "Letter", "Crown", "Shadow", "Forest", "Engine",
-         "Desert", "Planet", "Canyon", "Voyage", "Lantern", "Tide", "Citadel", "Carnival"]
+# A title's noun comes from its main genre, as real titles often tell their genre ("The Last Haunting"): with neutral
+# nouns the item texts' embeddings grouped by names and titles, and the first semantic-ID level matched the main genre
+# for 58% of items (k-means purity); with these it is about 90%, so the first code is what the user asks for.
+GENRE_NOUNS = {
+    "action": ["Bullet", "Strike", "Mission", "Showdown", "Assault", "Pursuit", "Gunfire", "Explosion"],
+    "comedy": ["Wedding", "Vacation", "Roommates", "Prank", "Party", "Mixup", "Neighbors", "Road Trip"],
+    "drama": ["Family", "Letters", "Goodbye", "Inheritance", "Silence", "Homecoming", "Promise", "Memory"],
+    "horror": ["Haunting", "Curse", "Ghost", "Nightmare", "Crypt", "Demon", "Possession", "Slaughter"],
+    "romance": ["Love", "Kiss", "Heart", "Valentine", "Romance", "Sweetheart", "Honeymoon", "Desire"],
+    "thriller": ["Conspiracy", "Witness", "Suspect", "Deception", "Hostage", "Killer", "Alibi", "Betrayal"],
+    "sci-fi": ["Galaxy", "Android", "Starship", "Alien", "Planet", "Robot", "Orbit", "Cyborg"],
+    "animation": ["Bunny", "Puppy", "Dragonling", "Penguin", "Kitten", "Teddy", "Toybox", "Panda"],
+    "documentary": ["Truth", "Archive", "Chronicle", "Investigation", "History", "Report", "Testimony", "Record"],
+    "western": ["Outlaw", "Saloon", "Sheriff", "Cowboy", "Stagecoach", "Ranch", "Gunslinger", "Prairie"],
+    "fantasy": ["Wizard", "Dragon", "Sorcerer", "Enchantment", "Kingdom", "Elf", "Spellbook", "Unicorn"],
+    "mystery": ["Clue", "Riddle", "Whodunit", "Detective", "Puzzle", "Secret", "Enigma", "Mystery"],
+}
 FIRST = ["Ava", "Ben", "Clara", "Dev", "Elena", "Felix", "Grace", "Hugo", "Iris", "Jonah", "Kira", "Leo", "Maya", "Nico",
          "Olive", "Paul", "Quinn", "Rosa", "Sam", "Tara"]
 LAST = ["Stone", "Rivera", "Okafor", "Lindqvist", "Moreau", "Tanaka", "Bishop", "Kowalski", "Navarro", "Hale", "Park",
@@ -70,17 +84,18 @@ SPLIT_SIZES = {"train": 1200, "valid": 150, "test": 150}
 def make_catalog(rng: random.Random) -> dict[str, Item]:
     people = rng.sample([f"{f} {l}" for f in FIRST for l in LAST], N_DIRECTORS + N_ACTORS)
     directors, actors = people[:N_DIRECTORS], people[N_DIRECTORS:]
-    titles = rng.sample([f"The {a} {n}" for a in ADJECTIVES for n in NOUNS], N_ITEMS)
-    catalog = {}
-    for i, title in enumerate(titles):
+    catalog, titles = {}, set()
+    for i in range(N_ITEMS):
         # each director works mostly in one or two genres, which ties people to genres
         director = rng.choice(directors)
         home = GENRES[directors.index(director) % len(GENRES)]
         genres = [home] + ([rng.choice(GENRES)] if rng.random() < 0.4 else [])
+        title = rng.choice(sorted({f"The {a} {n}" for a in ADJECTIVES for n in GENRE_NOUNS[home]} - titles))
+        titles.add(title)
         catalog[f"m{i:03d}"] = Item(
             id=f"m{i:03d}", title=title, year=rng.randint(1970, 2023), genres=list(dict.fromkeys(genres)),
             directors=[director], actors=rng.sample(actors, 2),
-            plot=" ".join([*GENRE_PLOTS[genres[0]], *GENRE_PLOTS[genres[-1]][:1]]) + f" Set around a {title.split()[-1].lower()}.",
+            plot=" ".join([*GENRE_PLOTS[genres[0]], *GENRE_PLOTS[genres[-1]][:1]]),
         )
     return catalog
 

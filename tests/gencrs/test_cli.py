@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 
 def run(*args, env=None):
     return subprocess.run([sys.executable, "-m", "gencrs", *args], capture_output=True, text=True, env=env)
@@ -52,3 +54,20 @@ def test_unknown_command_lists_the_commands():
 def test_help_lists_a_commands_options():
     result = run("data", "stats", "--help")
     assert result.returncode == 0 and "dataset=synthetic" in result.stdout and "lenient=False" in result.stdout
+
+
+def test_stages_log_each_stage_and_total(caplog):
+    import logging
+
+    from gencrs.cli import Stages
+    stage = Stages(logging.getLogger("test_stages"))
+    with caplog.at_level(logging.INFO, logger="test_stages"):
+        with stage("first"):
+            pass
+        with pytest.raises(RuntimeError):
+            with stage("broken"):
+                raise RuntimeError("stops the job")
+    assert "stage first: started" in caplog.text and "stage first: done in" in caplog.text
+    assert "broken: done" not in caplog.text  # a failed stage is not reported as done
+    table = stage.table()
+    assert "| first |" in table and "| broken |" not in table and "| total |" in table

@@ -38,13 +38,14 @@ def _recipe_config_classes() -> dict:
     from pathlib import Path
 
     from gencrs.teachers.rec_train import RecTeacherConfig
+    from gencrs.tiny_base import TinyBaseConfig
     from gencrs.training.sft import SFTRunConfig
 
     spec = importlib.util.spec_from_file_location("sft_conkd_recipe", Path(__file__).parents[2] / "recipes" / "sft_conkd.py")
     recipe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(recipe)
     return {"sft_conkd": recipe.SFTConKDRecipeConfig, "dialogue_teacher": SFTRunConfig,
-            "rec_teacher": RecTeacherConfig}
+            "rec_teacher": RecTeacherConfig, "tiny_base": TinyBaseConfig}
 
 
 def test_shipped_configs_load_and_students_fit_their_teachers():
@@ -67,3 +68,14 @@ def test_shipped_configs_load_and_students_fit_their_teachers():
         assert student.init_adapter == student.dialogue_teacher
         for field in ("dataset", "base_model", "semantic_ids", "lora_r", "lora_alpha", "load_in_4bit"):
             assert getattr(student, field) == getattr(teacher, field), (student.out, field)
+    # a CPU student that builds what it lacks names the configs that build it: its dialogue teacher's config writes
+    # its dialogue_teacher, over the base its tiny-base config writes (the full fine-tuning student starts from the
+    # teacher's model, base_model = dialogue_teacher)
+    by_path = {f"recipes/configs/{name}.yaml": c for name, c in configs.items()}
+    builders = [c for name, c in configs.items() if name.startswith("sft_conkd") and c.build_missing and c.finetune == "full"]
+    assert len(builders) >= 2
+    for student in builders:
+        teacher, tiny = by_path[student.dialogue_teacher_config], by_path[student.tiny_base_config]
+        assert f"{teacher.out}/model" == student.dialogue_teacher and teacher.semantic_ids == student.semantic_ids
+        assert teacher.base_model == tiny.out
+        assert student.base_model in (student.dialogue_teacher, tiny.out)

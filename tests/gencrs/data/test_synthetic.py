@@ -48,3 +48,13 @@ def test_learnable_reading_preferences_beats_popularity_by_far(synthetic: Datase
     reader = recall_at([preference_rank(ex) for ex in test], test, 10)
     print(f"recall@10 preference reader {reader:.3f} vs popularity {popularity:.3f}")
     assert reader > 3 * popularity and reader > 0.3, (reader, popularity)
+
+
+def test_titles_tell_the_main_genre(synthetic):
+    """A title's noun comes from its item's main genre (what lets the first semantic-ID level follow the genre the
+    user asks for); titles stay unique."""
+    from gencrs.data.synthetic import GENRE_NOUNS
+    nouns = {genre: {n.lower() for n in words} for genre, words in GENRE_NOUNS.items()}
+    for item in synthetic.catalog.values():
+        assert any(item.title.lower().endswith(" " + n) for n in nouns[item.genres[0]]), (item.title, item.genres)
+    assert len({item.title for item in synthetic.catalog.values()}) == len(synthetic.catalog)
