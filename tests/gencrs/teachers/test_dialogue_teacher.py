@@ -1,6 +1,6 @@
 """The dialogue teacher on the synthetic default, trained with its recipe config (recipes/configs/
 dialogue_teacher_synthetic.yaml) on a tiny base built as the main job builds it, far exceeds popularity; the same
-extended base untrained does not reach the threshold. About 30 minutes on 2 CPU cores: marked slow."""
+extended base untrained does not reach the threshold. About 6 minutes on 2 CPU cores: marked slow."""
 
 from pathlib import Path
 
@@ -10,7 +10,8 @@ from eval.generative import GenerativeRecommender
 from eval.recommenders import Popularity
 from gencrs.config import load_config
 
-CONFIG = Path(__file__).resolve().parents[3] / "recipes" / "configs" / "dialogue_teacher_synthetic.yaml"
+CONFIGS = Path(__file__).resolve().parents[3] / "recipes" / "configs"
+CONFIG = CONFIGS / "dialogue_teacher_synthetic.yaml"
 
 
 @pytest.mark.slow
@@ -24,8 +25,9 @@ def test_trained_dialogue_teacher_far_exceeds_popularity_and_untrained_does_not(
     from gencrs.training.sft import SFTRunConfig, train_sft
     from tokenizer_ext import CodeBook
 
-    # the main job's tiny base (2 minutes = 180 steps here), bounded by steps so a loaded machine builds the same one
-    base = build_tiny_base(TinyBaseConfig(out=str(tmp_path / "base"), pretrain_minutes=60.0, pretrain_max_steps=180))
+    # the main job's tiny base, from its config
+    base = build_tiny_base(load_config(TinyBaseConfig, ["--config", str(CONFIGS / "tiny_base_synthetic.yaml"),
+                                                        f"out={tmp_path / 'base'}"]))
     build_semantic_ids(SemanticIdConfig(dataset="synthetic", out=str(tmp_path / "codes"), levels=3, codes_per_level=16,
                                         cache_dir=str(embedding_cache)), synthetic)
     cfg = load_config(SFTRunConfig, ["--config", str(CONFIG), f"base_model={base}",
