@@ -3,12 +3,16 @@
     python recipes/build_semantic_ids.py dataset=redial out=runs/semantic_ids_redial codes_per_level=256
 """
 
+import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from gencrs.data import load_dataset
+from gencrs.errors import GencrsError
 from gencrs.io import atomic_dir
 from tokenizer_ext.build import ItemText, QuantizerConfig, SemanticIds
 from tokenizer_ext.build import build_semantic_ids as quantize_catalog
+from tokenizer_ext.embed import text_hash
 
 
 @dataclass
@@ -29,3 +33,18 @@ def build_semantic_ids(cfg: SemanticIdConfig, dataset=None) -> SemanticIds:
     with atomic_dir(cfg.out) as tmp:
         semantic_ids.save(tmp)
     return semantic_ids
+
+
+def check_item_texts(directory: str | Path, dataset) -> None:
+    """Semantic IDs are made from the catalog's item texts (manifest.json keeps each text's hash): a catalog whose texts
+    changed since (a regenerated world, an edited catalog) would silently reuse codes that no longer describe its items.
+    A directory without a manifest (a hand-made code table) is not checked."""
+    manifest = Path(directory) / "manifest.json"
+    if not manifest.exists():
+        return
+    built = json.loads(manifest.read_text(encoding="utf-8")).get("item_text_sha256", {})
+    changed = [i for i, item in dataset.catalog.items() if i in built and built[i] != text_hash(item.text)]
+    if changed:
+        raise GencrsError(f"semantic IDs {directory} were built from other texts of {len(changed)} {dataset.name} "
+                          f"catalog items (e.g. {changed[0]}): rebuild them (recipes/build_semantic_ids.py), or delete "
+                          f"the directory and let the main job build it")

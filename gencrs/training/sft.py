@@ -34,6 +34,7 @@ from gencrs.model import (
     resolve_dtype,
     start_from_adapter,
 )
+from gencrs.semantic_ids import check_item_texts
 from gencrs.training.manifest import run_manifest
 from gencrs.training.trainer import GencrsSFTConfig, IndexedCollator, LogitsSFTTrainer
 from tokenizer_ext.codebook import CodeBook
@@ -110,6 +111,7 @@ def prepare_run(cfg: SFTRunConfig) -> Run:
     if differ:
         raise GencrsError(f"code table {cfg.semantic_ids} does not match the {dataset.name} catalog "
                           f"({len(differ)} items differ)")
+    check_item_texts(cfg.semantic_ids, dataset)
     if cfg.init_adapter:
         check_init_adapter(cfg.init_adapter, cfg.base_model, codebook)
     atomic_write_json(out / "manifest.json", run_manifest(asdict(cfg), dataset))

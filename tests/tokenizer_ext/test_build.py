@@ -70,3 +70,20 @@ def test_catalog_too_large_is_refused(tmp_path):
         build_for_dataset(SemanticIdConfig(dataset="synthetic", out=str(tmp_path / "x"), levels=2, codes_per_level=3,
                                            cache_dir=str(tmp_path / "c")))
     assert not (tmp_path / "x").exists()  # nothing written
+
+
+def test_semantic_ids_of_other_item_texts_are_refused(synthetic, tmp_path, embedding_cache):
+    """A catalog whose item texts changed after its semantic IDs were built (a regenerated world) is refused by name,
+    before a run reuses codes that no longer describe its items."""
+    import dataclasses
+
+    from gencrs.errors import GencrsError
+    from gencrs.semantic_ids import check_item_texts
+    out = tmp_path / "sid"
+    build_for_dataset(SemanticIdConfig(out=str(out), levels=3, codes_per_level=16, cache_dir=str(embedding_cache)),
+                      synthetic)
+    check_item_texts(out, synthetic)  # the same catalog: accepted
+    renamed = dataclasses.replace(synthetic.catalog["m007"], title="The Quiet Harbor")
+    changed = dataclasses.replace(synthetic, catalog={**synthetic.catalog, "m007": renamed})
+    with pytest.raises(GencrsError, match=r"other texts of 1 synthetic catalog items \(e.g. m007\)"):
+        check_item_texts(out, changed)
