@@ -85,7 +85,8 @@ def dialogue_teacher_run(cfg: SFTConKDRecipeConfig) -> SFTRunConfig:
 
 
 def build_missing(cfg: SFTConKDRecipeConfig, stage: Stages) -> None:
-    needs_teacher = conkd_args(cfg).distills or starts_from_teacher(cfg)
+    distills = conkd_args(cfg).distills
+    needs_teacher = distills or starts_from_teacher(cfg)
     dt = dialogue_teacher_run(cfg) if needs_teacher and not Path(cfg.dialogue_teacher).is_dir() else None
     base = dt.base_model if dt else cfg.base_model
     if not Path(base).exists() and base.startswith("runs/"):
@@ -96,7 +97,7 @@ def build_missing(cfg: SFTConKDRecipeConfig, stage: Stages) -> None:
         with stage(f"semantic IDs {cfg.semantic_ids}"):
             build_semantic_ids(SemanticIdConfig(dataset=cfg.dataset, data_dir=cfg.data_dir, out=cfg.semantic_ids,
                                                 levels=cfg.sid_levels, codes_per_level=cfg.sid_codes_per_level))
-    if conkd_args(cfg).distills and not Path(cfg.rec_teacher).is_dir():
+    if distills and not Path(cfg.rec_teacher).is_dir():
         if Path(cfg.rec_teacher).name != "teacher":
             raise GencrsError(f"rec_teacher {cfg.rec_teacher} is absent; a teacher built here lives in <out>/teacher")
         with stage(f"recommendation teacher {cfg.rec_teacher}"):

@@ -30,6 +30,8 @@ from tokenizer_ext.rq import residual_kmeans
 
 log = logging.getLogger(__name__)
 
+MANIFEST = "manifest.json"
+
 
 @dataclass
 class QuantizerConfig:
@@ -61,7 +63,17 @@ class SemanticIds:
         np.savez(directory / "quantizer.npz", centroids=self.centroids)
         (directory / "stats.json").write_text(json.dumps(self.stats, indent=2), encoding="utf-8")
         manifest = {**self.manifest, "codes_json_sha256": hashlib.sha256(codes_json.encode("utf-8")).hexdigest()}
-        (directory / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        (directory / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+
+
+def changed_item_texts(directory: str | Path, items: list[ItemText]) -> list[str]:
+    """Ids of `items` whose text differs from the one the semantic IDs in `directory` were built from (its manifest
+    keeps each text's hash); none for a directory without a manifest (a hand-made code table)."""
+    manifest = Path(directory) / MANIFEST
+    if not manifest.exists():
+        return []
+    built = json.loads(manifest.read_text(encoding="utf-8")).get("item_text_sha256", {})
+    return [item.id for item in items if item.id in built and built[item.id] != text_hash(item.text)]
 
 
 def check_items(items: list[ItemText]) -> None:
