@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class EvalConfig:
     model: str = "baseline:popularity"  # a model directory or baseline:NAME
-    dataset: str = "redial"
+    dataset: str = "redial"  # a built-in name or a dataset directory (docs/data.md)
     split: str = "test"
     protocol: str = "unicrs"
     data_dir: str | None = None
@@ -45,7 +45,7 @@ class EvalConfig:
 
 def default_out(cfg: EvalConfig) -> Path:
     name = cfg.model.replace("baseline:", "") if cfg.model.startswith("baseline:") else Path(cfg.model).name
-    return Path("runs/eval") / f"{name}_{cfg.dataset}_{cfg.split}_{cfg.protocol}"
+    return Path("runs/eval") / f"{name}_{Path(cfg.dataset).name}_{cfg.split}_{cfg.protocol}"  # a dataset may be a path
 
 
 class JsonlResume:

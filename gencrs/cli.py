@@ -4,6 +4,7 @@ a command first (`run_commands`):
 
     gencrs data stats dataset=redial [json=true]
     gencrs data examples dataset=synthetic split=train n=5
+    gencrs data export dataset=redial out=DIR [--lenient]       (the own-data format, docs/data.md)
     gencrs teachers gate-stats model=runs/dialogue_teacher_synthetic/model dataset=synthetic
     gencrs serve model=runs/export/student_synthetic [port=8000 api_key=KEY] [-- VLLM_ARGS...]
     gencrs chat model=runs/student_synthetic/model [url=http://127.0.0.1:8000/v1 api_key=KEY] [json=true]
@@ -17,6 +18,7 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from gencrs.chat import ChatConfig, chat
 from gencrs.config import load_config
@@ -87,12 +89,13 @@ def run_commands(prog: str, commands: dict, argv: list[str] | None = None) -> in
 
 @dataclass
 class DataConfig:
-    dataset: str = "synthetic"  # one of gencrs.data.DATASETS
+    dataset: str = "synthetic"  # one of gencrs.data.DATASETS, or a dataset directory (docs/data.md, "Your own data")
     data_dir: str | None = None  # dataset root (default: $GENCRS_DATA_DIR, else ./data)
-    lenient: bool = False  # skip malformed records (counted and reported) instead of failing
+    lenient: bool = False  # skip malformed records (counted and reported) instead of failing (--lenient)
     json: bool = False  # stats: print JSON instead of a table
     split: str = "train"  # examples: which split
     n: int = 5  # examples: how many
+    out: str | None = None  # export: the directory to write
 
 
 def load(cfg: DataConfig):
@@ -116,6 +119,16 @@ def data_examples(cfg: DataConfig) -> None:
         raise GencrsError(f"{dataset.name} has no split '{cfg.split}' (it has {', '.join(dataset.splits)})")
     for example in build_examples(dataset, cfg.split)[: cfg.n]:
         print(json.dumps(dataclasses.asdict(example), ensure_ascii=False))
+
+
+def data_export(cfg: DataConfig) -> dict:
+    from gencrs.data.files import export_dataset
+
+    if not cfg.out:
+        raise GencrsError("data export needs out=DIR")
+    if Path(cfg.out).exists() and any(Path(cfg.out).iterdir()):
+        raise GencrsError(f"{cfg.out} exists and is not empty; export writes a new directory (remove it first)")
+    return export_dataset(load(cfg), cfg.out)
 
 
 @dataclass
@@ -160,6 +173,7 @@ def serve(cfg: ServeConfig) -> None:
 COMMANDS = {
     "data stats": (DataConfig, data_stats, "dialogues, turns, items, examples, intent mix per split"),
     "data examples": (DataConfig, data_examples, "training examples (one per assistant turn) as JSON lines"),
+    "data export": (DataConfig, data_export, "write a dataset as a directory in the own-data format (docs/data.md)"),
     "teachers gate-stats": (GateStatsConfig, gate_stats,
                             "dialogue teacher's item-token mass inside target spans vs in responses"),
     "serve": (ServeConfig, serve, "vLLM's OpenAI-compatible server on an exported model, constrained to the catalog"),

@@ -1,6 +1,7 @@
 """The one config system: a dataclass per recipe, filled from YAML (`--config FILE`) and `key=value` overrides.
 
     python recipes/X.py --config recipes/configs/NAME.yaml lr=1e-4 model.layers=8
+    gencrs data stats dataset=DIR --lenient          # a true/false option as a flag: --lenient is lenient=true
 
 Later sources win: dataclass defaults < YAML file < command line. Unknown keys and bad values are one-line errors.
 """
@@ -33,6 +34,8 @@ def load_config(cls, argv: list[str] | None = None):
             config_file = arg.split("=", 1)[1]
         elif "=" in arg:
             overrides.append(arg.removeprefix("--"))
+        elif arg.startswith("--") and _is_flag(cls, arg[2:]):
+            overrides.append(f"{arg[2:]}=true")  # --lenient is lenient=true
         else:
             raise GencrsError(f"unexpected argument '{arg}' (use --config FILE and key=value overrides)")
         i += 1
@@ -46,6 +49,10 @@ def load_config(cls, argv: list[str] | None = None):
         return OmegaConf.to_object(merged)
     except OmegaConfBaseException as e:
         raise GencrsError(f"bad config: {str(e).splitlines()[0]}") from None
+
+
+def _is_flag(cls, name: str) -> bool:
+    return any(f.name == name and f.type in (bool, "bool") for f in dataclasses.fields(cls))
 
 
 def to_dict(config) -> dict:

@@ -56,7 +56,8 @@ def corpus_texts(dataset: Dataset) -> list[str]:
     for dialogue in dataset.splits.get("train", []):
         texts.extend(render_mentions(t.text, dataset.title) for t in dialogue.turns)
     for item in dataset.catalog.values():
-        texts.append(" ".join([item.display, *item.genres, *item.directors, *item.actors, item.plot or ""]))
+        attributes = [value for values in item.attributes.values() for value in values]
+        texts.append(" ".join([item.display, *item.genres, *item.directors, *item.actors, *attributes, item.plot or ""]))
     return texts
 
 

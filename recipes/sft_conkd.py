@@ -61,6 +61,7 @@ class SFTConKDRecipeConfig(StudentRunConfig):
     sid_codes_per_level: int = 16
     rec_teacher_config: str = "recipes/configs/rec_teacher_synthetic.yaml"  # used when rec_teacher is absent
     dialogue_teacher_config: str = "recipes/configs/dialogue_teacher_synthetic.yaml"  # used when dialogue_teacher is absent
+    dialogue_teacher_base: str | None = None  # the teacher's base when the student starts from it (default: its config's)
     eval_split: str = "valid"  # tune on valid; run `python -m eval run ... split=test` once at the end
     eval_protocol: str = "recommender"
     eval_generate: bool = True  # also generate every turn: ReR@1, BLEU-2, Distinct-2, perplexity
@@ -71,12 +72,19 @@ def starts_from_teacher(cfg: SFTConKDRecipeConfig) -> bool:
     return Path(cfg.base_model) == Path(cfg.dialogue_teacher)
 
 
+def data_overrides(cfg: SFTConKDRecipeConfig) -> list[str]:
+    """This run's dataset, for the configs of the stages built here."""
+    return [f"dataset={cfg.dataset}"] + ([f"data_dir={cfg.data_dir}"] if cfg.data_dir else [])
+
+
 def dialogue_teacher_run(cfg: SFTConKDRecipeConfig) -> SFTRunConfig:
     """The dialogue teacher's run: its config, on this run's dataset and semantic IDs, over this run's base unless
     the student starts from the teacher (then the teacher's config names the base)."""
-    overrides = [f"dataset={cfg.dataset}", f"semantic_ids={cfg.semantic_ids}", f"out={Path(cfg.dialogue_teacher).parent}"]
+    overrides = [*data_overrides(cfg), f"semantic_ids={cfg.semantic_ids}", f"out={Path(cfg.dialogue_teacher).parent}"]
     if not starts_from_teacher(cfg):
         overrides.append(f"base_model={cfg.base_model}")
+    elif cfg.dialogue_teacher_base:
+        overrides.append(f"base_model={cfg.dialogue_teacher_base}")
     dt = load_config(SFTRunConfig, ["--config", cfg.dialogue_teacher_config, *overrides])
     if final_model_dir(dt) != Path(cfg.dialogue_teacher):
         raise GencrsError(f"{cfg.dialogue_teacher_config} writes {final_model_dir(dt)}, not dialogue_teacher "
@@ -90,7 +98,7 @@ def build_missing(cfg: SFTConKDRecipeConfig, stage: Stages) -> None:
     dt = dialogue_teacher_run(cfg) if needs_teacher and not Path(cfg.dialogue_teacher).is_dir() else None
     base = dt.base_model if dt else cfg.base_model
     if not Path(base).exists() and base.startswith("runs/"):
-        tiny = load_config(TinyBaseConfig, ["--config", cfg.tiny_base_config, f"dataset={cfg.dataset}", f"out={base}"])
+        tiny = load_config(TinyBaseConfig, ["--config", cfg.tiny_base_config, *data_overrides(cfg), f"out={base}"])
         with stage(f"tiny base {base}"):
             build_tiny_base(tiny)
     if not Path(cfg.semantic_ids).is_dir():
@@ -102,7 +110,7 @@ def build_missing(cfg: SFTConKDRecipeConfig, stage: Stages) -> None:
             raise GencrsError(f"rec_teacher {cfg.rec_teacher} is absent; a teacher built here lives in <out>/teacher")
         with stage(f"recommendation teacher {cfg.rec_teacher}"):
             train_rec_teacher(load_config(RecTeacherConfig, ["--config", cfg.rec_teacher_config,
-                                                             f"dataset={cfg.dataset}", f"out={Path(cfg.rec_teacher).parent}"]))
+                                                             *data_overrides(cfg), f"out={Path(cfg.rec_teacher).parent}"]))
     if dt:
         with stage(f"dialogue teacher {cfg.dialogue_teacher}"):
             train_sft(dt)

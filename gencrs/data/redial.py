@@ -7,13 +7,13 @@ Optional metadata: DATA_DIR/redial_kg/ievalm/id2info.json (genre, plot, director
 
 import csv
 import json
-import random
 import re
 from pathlib import Path
 
 from gencrs.data.paths import require
 from gencrs.data.problems import Problems, read_jsonl
 from gencrs.data.schema import Dataset, Dialogue, Item, Turn, split_title_year
+from gencrs.data.splits import carve_valid, carved_note
 from gencrs.format import mention
 
 DOWNLOAD = (
@@ -21,7 +21,6 @@ DOWNLOAD = (
     "https://github.com/ReDialData/website/tree/data and unzip it into DATA_DIR/redial/."
 )
 AT_MENTION = re.compile(r"@(\d+)")
-VALID_FRACTION, VALID_SEED = 0.1, 0
 
 
 def load_catalog(path: Path, problems: Problems) -> dict[str, Item]:
@@ -108,14 +107,6 @@ def load_dialogues(path: Path, catalog: dict[str, Item], problems: Problems) -> 
     return dialogues
 
 
-def carve_valid(train: list[Dialogue]) -> tuple[list[Dialogue], list[Dialogue]]:
-    """ReDial has no official validation split: 10% of train dialogues, chosen with a fixed seed (docs/data.md)."""
-    order = sorted(range(len(train)), key=lambda i: train[i].id)
-    random.Random(VALID_SEED).shuffle(order)
-    valid_idx = set(order[: round(len(train) * VALID_FRACTION)])
-    return ([d for i, d in enumerate(train) if i not in valid_idx], [d for i, d in enumerate(train) if i in valid_idx])
-
-
 def load_redial(data_dir: Path, strict: bool = True) -> Dataset:
     root = data_dir / "redial"
     problems = Problems(strict)
@@ -131,5 +122,5 @@ def load_redial(data_dir: Path, strict: bool = True) -> Dataset:
         notes.append(f"official train_data.jsonl absent: train is the partial copy {train_path}")
     train = load_dialogues(require(train_path, "redial", DOWNLOAD), catalog, problems)
     train, valid = carve_valid(train)
-    notes.append(f"valid = {len(valid)} dialogues carved from train (fraction {VALID_FRACTION}, seed {VALID_SEED})")
+    notes.append(carved_note(valid))
     return Dataset("redial", catalog, {"train": train, "valid": valid, "test": test}, notes + problems.summary())

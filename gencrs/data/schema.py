@@ -17,6 +17,7 @@ class Item:
     directors: list[str] = field(default_factory=list)
     writers: list[str] = field(default_factory=list)
     plot: str | None = None
+    attributes: dict[str, list[str]] = field(default_factory=dict)  # any other metadata of own data ("authors", "brand")
 
     @property
     def display(self) -> str:
@@ -24,7 +25,7 @@ class Item:
 
     @property
     def has_metadata(self) -> bool:
-        return bool(self.genres or self.actors or self.directors or self.writers or self.plot)
+        return bool(self.genres or self.actors or self.directors or self.writers or self.plot or self.attributes)
 
     @property
     def text(self) -> str:
@@ -40,6 +41,7 @@ class Item:
             parts.append("Written by " + ", ".join(self.writers))
         if self.plot:
             parts.append(self.plot)
+        parts += [f"{name.replace('_', ' ').capitalize()}: {', '.join(values)}" for name, values in self.attributes.items()]
         return ". ".join(p.strip() for p in parts if p and p.strip())
 
 
@@ -72,6 +74,8 @@ class Dataset:
     catalog: dict[str, Item]
     splits: dict[str, list[Dialogue]]
     notes: list[str] = field(default_factory=list)  # what a reader should know: substitutes used, mentions without a span
+    kg: list[tuple[str, str, str]] = field(default_factory=list)  # own data's kg.jsonl: (head, relation, tail)
+    path: str | None = None  # the directory of a dataset loaded from files (gencrs.data.files), else None
 
     def title(self, item_id: str) -> str:
         return self.catalog[item_id].display

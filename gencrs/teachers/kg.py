@@ -5,15 +5,17 @@ Sources, by dataset:
   metadata already on the catalog (genres, directors, writers, stars from iEvaLM's id2info.json);
 - inspired: the UniCRS-style DBpedia sub-KG (inspired_kg/unicrs); an item is linked to the entity whose DBpedia name is
   its title, "Title (Year film)" or "Title (film)";
+- own data (a dataset directory, gencrs.data.files): its kg.jsonl triples when present; a head or tail that is a
+  catalog id is that item's node, anything else an entity of that name;
 - synthetic, or any dataset without KG files: the catalog metadata alone.
-Always added: metadata edges (item -genre-> genre, item -director/writer/star-> person) and co-mention edges between
-items mentioned in the same train dialogue. Every relation also gets its inverse, so that information flows both ways.
-DBpedia relations with fewer than `min_relation_edges` edges are merged into one "other" relation, and DBpedia
-entities linked to fewer than `min_entity_degree` distinct nodes are dropped (a leaf entity only repeats its one
+Always added: metadata edges (item -genre-> genre, item -director/writer/star-> person, item -NAME-> value for own
+data's other catalog fields) and co-mention edges between items mentioned in the same train dialogue. Every relation also gets its inverse, so that information flows both ways.
+DBpedia relations with fewer than `min_relation_edges` edges are merged into one "other" relation (kg.jsonl relations
+are kept as given), and DBpedia and kg.jsonl entities linked to fewer than `min_entity_degree` distinct nodes are dropped (a leaf entity only repeats its one
 neighbour's information, and dropping them makes the graph several times smaller).
 
 Context linking (`link`): items by id; other entities by a whole-word, case-insensitive match of genre and person names
-of the catalog metadata (names of at least 4 characters) in the context text.
+of the catalog metadata and of kg.jsonl entities (names of at least 4 characters) in the context text.
 """
 
 import json
@@ -71,7 +73,7 @@ def _prune(b: _Builder, min_degree: int) -> _Builder:
         neighbours.setdefault(h, set()).add(t)
         neighbours.setdefault(t, set()).add(h)
     key_of = {n: k for k, n in b.node_of.items()}
-    keep = {n for n, k in key_of.items() if not k.startswith("dbpedia:") or len(neighbours.get(n, ())) >= min_degree}
+    keep = {n for n, k in key_of.items() if not k.startswith(("dbpedia:", "entity:")) or len(neighbours.get(n, ())) >= min_degree}
     pruned = _Builder()
     for n in sorted(keep):
         pruned.node(key_of[n])
@@ -97,11 +99,25 @@ def build_kg(dataset: Dataset, data_dir: str | Path | None = None, min_relation_
                 b.edge(f"item:{item.id}", relation, f"{kind}:{value}")
                 if len(_normalize(value)) >= 4:
                     names.setdefault(_normalize(value), f"{kind}:{value}")
+        for relation, values in item.attributes.items():
+            for value in values:
+                b.edge(f"item:{item.id}", relation, f"{relation}:{value}")
+                if len(_normalize(value)) >= 4:
+                    names.setdefault(_normalize(value), f"{relation}:{value}")
     for dialogue in dataset.splits.get("train", []):
         items = list(dict.fromkeys(i for t in dialogue.turns for i in t.items))
         for a, c in zip(items, items[1:]):  # consecutive mentions: a chain, not a clique (cliques explode)
             b.edge(f"item:{a}", "co_mention", f"item:{c}")
-    root = Path(data_dir) if data_dir else None
+    if dataset.kg:
+        def key(name: str) -> str:
+            return f"item:{name}" if name in dataset.catalog else f"entity:{name}"
+        for head, relation, tail in dataset.kg:
+            b.edge(key(head), f"kg:{relation}", key(tail))
+            for name in (head, tail):
+                if name not in dataset.catalog and len(_normalize(name)) >= 4:
+                    names.setdefault(_normalize(name), key(name))
+        sources.append(f"{dataset.path}/kg.jsonl ({len(dataset.kg)} triples)")
+    root = Path(data_dir) if data_dir and dataset.path is None else None  # own data brings its graph in kg.jsonl
     if root and dataset.name == "redial" and (root / "redial_kg" / "kgsf" / "subkg.json").exists():
         _add_kgsf(b, dataset, root / "redial_kg" / "kgsf")
         sources.append("KGSF DBpedia sub-KG")
@@ -125,7 +141,7 @@ def build_kg(dataset: Dataset, data_dir: str | Path | None = None, min_relation_
         edge_index=torch.tensor([heads, tails], dtype=torch.long),
         edge_type=torch.tensor(types, dtype=torch.long),
         relations=[name for r in relations for name in (r, f"{r}^-1")],
-        names={name: b.node_of[key] for name, key in names.items()},
+        names={name: b.node_of[key] for name, key in names.items() if key in b.node_of},  # pruned entities are gone
         sources=sources,
     )
 
