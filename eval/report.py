@@ -34,6 +34,10 @@ def format_report(result: dict) -> str:
         f"{result['most_frequent_first_ranked_share']:.1%} of contexts; one the context already mentions in "
         f"{result['first_ranked_in_context']:.1%}.", "",
     ]
+    if "success_rate" in result:
+        lines += [f"User-centric (first-ranked items against the seeker's answers, over {result['user_centric_dialogues']} "
+                  f"dialogues): Success Rate {result['success_rate']:.4f}, Reward per Dialogue Length "
+                  f"{result['reward_per_dialogue_length']:.4f}.", ""]
     lines += ["## By label (new: not mentioned in the context; repeated: already mentioned)", "",
               "| labels | instances | recall@1 | recall@10 | recall@50 |", "|---|---|---|---|---|"]
     lines += [f"| {kind} | {m['instances']} | {m['recall@1']:.4f} | {m['recall@10']:.4f} | {m['recall@50']:.4f} |"

@@ -32,7 +32,7 @@ class EvalConfig:
     model: str = "baseline:popularity"  # a model directory or baseline:NAME
     dataset: str = "redial"  # a built-in name or a dataset directory (docs/data.md)
     split: str = "test"
-    protocol: str = "unicrs"
+    protocol: str = "unicrs"  # unicrs, recommender or gcrs (eval/README.md)
     data_dir: str | None = None
     out: str | None = None  # default runs/eval/<model>_<dataset>_<split>_<protocol>
     k: int = 50
@@ -143,6 +143,28 @@ def generation_metrics(dataset, examples, rows: list[dict]) -> dict:
     return out
 
 
+def seeker_reward(feedback) -> float:
+    """The reward of recommending an item the seeker answered about: liked 1.0, else seen 0.5, else 0."""
+    if feedback is None:
+        return 0.0
+    return 1.0 if feedback.liked else 0.5 if feedback.seen else 0.0
+
+
+def user_centric(dataset, split: str, contexts, store) -> dict:
+    """SR and RDL over the dialogues whose seeker answered about items (ReDial's initiatorQuestions) and that have a
+    ranked context; {} for datasets without such answers."""
+    dialogues = {d.id: d for d in dataset.splits[split] if d.feedback}
+    rewards: dict[str, list[float]] = {}
+    for context in contexts:
+        dialogue = dialogues.get(context.key.rpartition(":")[0])
+        first = store.rows[context.key]["ranking"][:1]
+        if dialogue is not None and first:
+            rewards.setdefault(dialogue.id, []).append(seeker_reward(dialogue.feedback.get(first[0])))
+    if not rewards:
+        return {}
+    return M.user_centric_metrics(rewards, {d: len(dialogues[d].turns) for d in rewards})
+
+
 def evaluate(cfg: EvalConfig) -> dict:
     start = time.monotonic()
     out = Path(cfg.out) if cfg.out else default_out(cfg)
@@ -164,6 +186,7 @@ def evaluate(cfg: EvalConfig) -> dict:
     result["first_ranked_in_context"] = sum(f[0] in c.items for f, c in zip(firsts, contexts) if f) / max(len(contexts), 1)
     result["distinct_first_ranked"] = len(first_counts)
     result["most_frequent_first_ranked_share"] = max(first_counts.values(), default=0) / max(len(contexts), 1)
+    result.update(user_centric(dataset, cfg.split, contexts, store))
     kinds = [label_kind(i) for i in instances]
     result["by_label"] = {kind: M.ranking_metrics([r for r, k in zip(rankings, kinds) if k == kind],
                                                   [l for l, k in zip(labels, kinds) if k == kind]) for kind in LABEL_KINDS}

@@ -56,6 +56,17 @@ def in_response_metrics(named: list[list[str]], gold: list[list[str]], k: int) -
     return {f"ReR@{k}": rer / n, f"PrR@{k}": prr / n, f"F1@{k}": f1 / n}
 
 
+def user_centric_metrics(rewards: dict[str, list[float]], lengths: dict[str, int]) -> dict[str, float]:
+    """Success Rate and Reward per Dialogue Length (Kostric & Balog, SIGIR 2026; eval/README.md). `rewards`: dialogue
+    -> the seeker's reward for the first-ranked item of each of its ranked turns (liked 1.0, seen 0.5, else 0);
+    `lengths`: dialogue -> its number of turns. SR: share of dialogues with a reward above 0 on some turn; RDL: a
+    dialogue's summed rewards over its length, averaged over dialogues."""
+    n = max(len(rewards), 1)
+    return {"success_rate": sum(any(r > 0 for r in rs) for rs in rewards.values()) / n,
+            "reward_per_dialogue_length": sum(sum(rs) / max(lengths[d], 1) for d, rs in rewards.items()) / n,
+            "user_centric_dialogues": len(rewards)}
+
+
 def recommendation_turn_ratio(named: list[list[str]]) -> float:
     """Share of turns whose response names at least one item."""
     return sum(bool(n) for n in named) / max(len(named), 1)

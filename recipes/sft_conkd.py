@@ -41,7 +41,8 @@ log = logging.getLogger("sft_conkd")
 TABLE_ROWS = [("recall@1", None), ("recall@10", None), ("recall@50", None), ("ndcg@10", None), ("mrr@10", None),
               ("ReR@1", "generation"), ("PrR@1", "generation"), ("F1@1", "generation"),
               ("recommendation_turn_ratio", "generation"), ("mismatch_rate", "generation"), ("bleu2", "generation"),
-              ("distinct2", "generation"), ("perplexity", "generation")]
+              ("distinct2", "generation"), ("perplexity", "generation"), ("success_rate", None),
+              ("reward_per_dialogue_length", None)]
 
 
 @dataclass
@@ -134,7 +135,8 @@ def summary_table(cfg: SFTConKDRecipeConfig, student: dict, popularity: dict, tr
     lines = [f"ConKD student ({cfg.dataset}, {cfg.eval_split} split, {cfg.eval_protocol} protocol, "
              f"gamma={cfg.gamma}, gate={cfg.gate}, eta={cfg.eta}, seed={cfg.seed}; {train['steps']} steps)", "",
              "| metric | popularity | student |", "|---|---|---|"]
-    lines += [f"| {key} | {value(popularity, key, section)} | {value(student, key, section)} |" for key, section in TABLE_ROWS]
+    rows = [(key, value(popularity, key, section), value(student, key, section)) for key, section in TABLE_ROWS]
+    lines += [f"| {key} | {a} | {b} |" for key, a, b in rows if (a, b) != ("-", "-")]  # not measured on this run
     return "\n".join(lines) + "\n"
 
 

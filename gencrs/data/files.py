@@ -2,7 +2,8 @@
 
     DIR/catalog.jsonl   one item per line: {"id", "title", "year"?, "genres"?, "actors"?, "directors"?, "writers"?,
                         "plot"?, any other field: a string or a list of strings ("authors", "brand")}
-    DIR/train.jsonl     one dialogue per line: {"id"?, "turns": [{"role", "text", "items"?, "mentions"?}, ...]}
+    DIR/train.jsonl     one dialogue per line: {"id"?, "turns": [{"role", "text", "items"?, "mentions"?}, ...],
+                        "feedback"?: {ITEM: {"seen", "liked"}}}
     DIR/valid.jsonl     optional; when absent, 10% of train is carved out with a fixed seed (as for ReDial)
     DIR/test.jsonl      optional
     DIR/kg.jsonl        optional: {"head", "relation", "tail"}; a head or tail that is a catalog id is that item
@@ -17,7 +18,7 @@ import json
 from pathlib import Path
 
 from gencrs.data.problems import Problems, read_jsonl
-from gencrs.data.schema import ROLES, Dataset, Dialogue, Item, Turn
+from gencrs.data.schema import ROLES, Dataset, Dialogue, Feedback, Item, Turn
 from gencrs.data.splits import SPLITS, carve_valid, carved_note
 from gencrs.errors import DataError
 from gencrs.format import mention, mentioned_ids
@@ -140,6 +141,21 @@ def parse_turn(turn, field: str, catalog: dict[str, Item]) -> Turn:
     return Turn(role=role, text=text.strip(), items=items)
 
 
+def parse_feedback(feedback, catalog: dict[str, Item]) -> dict[str, Feedback]:
+    """{"ITEM": {"seen": true|false|null, "liked": true|false|null}}: what the seeker said of items (ReDial has it)."""
+    if not isinstance(feedback, dict):
+        raise _Invalid("feedback: expected an object {item id: {seen, liked}}")
+    parsed = {}
+    for item, answers in feedback.items():
+        where = f"feedback.{item}"
+        _known(item, where, catalog)
+        if not isinstance(answers, dict) or not set(answers) <= {"seen", "liked"} \
+                or not all(v is None or isinstance(v, bool) for v in answers.values()):
+            raise _Invalid(f"{where}: expected {{\"seen\": true|false|null, \"liked\": true|false|null}}")
+        parsed[item] = Feedback(seen=answers.get("seen"), liked=answers.get("liked"))
+    return parsed
+
+
 def parse_dialogue(record, catalog: dict[str, Item]) -> Dialogue:
     """A dialogue without an `id` gets "" here, and its file's "split:line" from the reader."""
     if not isinstance(record, dict):
@@ -147,7 +163,8 @@ def parse_dialogue(record, catalog: dict[str, Item]) -> Dialogue:
     turns = record.get("turns")
     if not isinstance(turns, list) or not turns:
         raise _Invalid("turns: " + ("missing" if turns is None else "expected a non-empty list of turns"))
-    dialogue = Dialogue(id=_identifier(record["id"], "id") if "id" in record else "", turns=[])
+    dialogue = Dialogue(id=_identifier(record["id"], "id") if "id" in record else "", turns=[],
+                        feedback=parse_feedback(record.get("feedback", {}), catalog))
     for n, raw in enumerate(turns):
         turn = parse_turn(raw, f"turns[{n}]", catalog)
         last = dialogue.turns[-1] if dialogue.turns else None
@@ -243,6 +260,13 @@ def turn_record(turn: Turn) -> dict:
     return record
 
 
+def dialogue_record(dialogue: Dialogue) -> dict:
+    record = {"id": dialogue.id, "turns": [turn_record(t) for t in dialogue.turns]}
+    if dialogue.feedback:
+        record["feedback"] = {item: {"seen": f.seen, "liked": f.liked} for item, f in dialogue.feedback.items()}
+    return record
+
+
 def _jsonl(records) -> str:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
 
@@ -253,7 +277,7 @@ def export_dataset(dataset: Dataset, out: str | Path) -> dict:
         (tmp / CATALOG).write_text(_jsonl(item_record(i) for i in dataset.catalog.values()), encoding="utf-8")
         for split, dialogues in dataset.splits.items():
             (tmp / f"{split}.jsonl").write_text(
-                _jsonl({"id": d.id, "turns": [turn_record(t) for t in d.turns]} for d in dialogues), encoding="utf-8")
+                _jsonl(dialogue_record(d) for d in dialogues), encoding="utf-8")
         if dataset.kg:
             (tmp / KG).write_text(_jsonl({"head": h, "relation": r, "tail": t} for h, r, t in dataset.kg), encoding="utf-8")
         (tmp / MANIFEST).write_text(json.dumps({"name": dataset.name, "notes": dataset.notes}, indent=2,

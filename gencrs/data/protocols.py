@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from gencrs.data import Dataset, build_examples
 from gencrs.format import render_mentions
 
-PROTOCOLS = ("unicrs", "recommender")
+PROTOCOLS = ("unicrs", "recommender", "gcrs")
 LABEL_KINDS = ("new", "repeated")  # a label the context has not mentioned / has already mentioned
 
 
@@ -23,14 +23,15 @@ class Instance:
     label: str
 
 
-def unicrs_instances(dataset: Dataset, split: str) -> list[Instance]:
+def unicrs_instances(dataset: Dataset, split: str, roles: tuple[str, ...] = ("user", "assistant")) -> list[Instance]:
     """Every turn of either role that mentions items and has a non-empty context; one instance per distinct item the
-    turn mentions, including items already mentioned earlier; nothing is excluded from the ranking."""
+    turn mentions, including items already mentioned earlier; nothing is excluded from the ranking. `roles=
+    ("assistant",)` is the gcrs protocol."""
     instances = []
     for dialogue in dataset.splits[split]:
         messages, seen = [], []
         for index, turn in enumerate(dialogue.turns):
-            if index > 0 and turn.items:
+            if index > 0 and turn.items and turn.role in roles:
                 context = Context(f"{dialogue.id}:{index}", list(messages), list(seen), [])
                 instances.extend(Instance(context, item) for item in dict.fromkeys(turn.items))
             messages.append({"role": turn.role, "content": render_mentions(turn.text, dataset.title)})
@@ -61,6 +62,8 @@ def build_instances(dataset: Dataset, split: str, protocol: str) -> list[Instanc
         return unicrs_instances(dataset, split)
     if protocol == "recommender":
         return recommender_instances(dataset, split)
+    if protocol == "gcrs":  # the Generative CRS paper's reading: recommender turns, repeated items kept (eval/README.md)
+        return unicrs_instances(dataset, split, roles=("assistant",))
     raise ValueError(f"unknown protocol '{protocol}' (choose from {', '.join(PROTOCOLS)})")
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from gencrs.data.paths import require
 from gencrs.data.problems import Problems, read_jsonl
-from gencrs.data.schema import Dataset, Dialogue, Item, Turn, split_title_year
+from gencrs.data.schema import Dataset, Dialogue, Feedback, Item, Turn, split_title_year
 from gencrs.data.splits import carve_valid, carved_note
 from gencrs.format import mention
 
@@ -90,7 +90,20 @@ def parse_dialogue(record, path: Path, line: int, catalog: dict[str, Item], prob
             turns[-1].items = list(dict.fromkeys(turns[-1].items + items))
         else:
             turns.append(Turn(role=role, text=text, items=items))
-    return Dialogue(id=str(record["conversationId"]), turns=turns, source=f"{path}:{line}")
+    return Dialogue(id=str(record["conversationId"]), turns=turns, source=f"{path}:{line}",
+                    feedback=seeker_feedback(record.get("initiatorQuestions"), catalog))
+
+
+ANSWER = {0: False, 1: True, 2: None}  # ReDial's form: 0 no, 1 yes, 2 did not say
+
+
+def seeker_feedback(questions, catalog: dict[str, Item]) -> dict[str, Feedback]:
+    """initiatorQuestions {movieId: {"suggested", "seen", "liked"}} -> item id -> Feedback (a dialogue the seeker did
+    not answer for has an empty list there)."""
+    if not isinstance(questions, dict):
+        return {}
+    return {str(movie_id): Feedback(seen=ANSWER.get(answers.get("seen")), liked=ANSWER.get(answers.get("liked")))
+            for movie_id, answers in questions.items() if str(movie_id) in catalog and isinstance(answers, dict)}
 
 
 def load_dialogues(path: Path, catalog: dict[str, Item], problems: Problems) -> list[Dialogue]:
@@ -107,7 +120,16 @@ def load_dialogues(path: Path, catalog: dict[str, Item], problems: Problems) -> 
     return dialogues
 
 
-def load_redial(data_dir: Path, strict: bool = True) -> Dataset:
+def extra_train(root: Path, train: list[Dialogue], catalog: dict[str, Item], problems: Problems) -> list[Dialogue]:
+    """The train dialogues of iEvaLM's validation file (derived/ievalm_valid_data.jsonl: official train dialogues, their
+    messages already merged per speaker turn) that the train subset lacks."""
+    have = {d.id for d in train}
+    return [d for d in load_dialogues(root / "derived" / "ievalm_valid_data.jsonl", catalog, problems) if d.id not in have]
+
+
+def load_redial(data_dir: Path, strict: bool = True, extended: bool = False) -> Dataset:
+    """`extended` (dataset `redial_extended`): where the official train file is absent, the train subset plus the
+    official train dialogues of iEvaLM's file that it lacks (654)."""
     root = data_dir / "redial"
     problems = Problems(strict)
     catalog = load_catalog(require(root / "movies_with_mentions.csv", "redial", DOWNLOAD), problems)
@@ -121,6 +143,10 @@ def load_redial(data_dir: Path, strict: bool = True) -> Dataset:
         train_path = root / "train_subset" / "train_data.subset.jsonl"
         notes.append(f"official train_data.jsonl absent: train is the partial copy {train_path}")
     train = load_dialogues(require(train_path, "redial", DOWNLOAD), catalog, problems)
+    if extended and train_path.parent.name == "train_subset":
+        extra = extra_train(root, train, catalog, problems)
+        train += extra
+        notes.append(f"train extended with {len(extra)} official train dialogues of {root / 'derived' / 'ievalm_valid_data.jsonl'}")
     train, valid = carve_valid(train)
     notes.append(carved_note(valid))
-    return Dataset("redial", catalog, {"train": train, "valid": valid, "test": test}, notes + problems.summary())
+    return Dataset("redial_extended" if extended else "redial", catalog, {"train": train, "valid": valid, "test": test}, notes + problems.summary())

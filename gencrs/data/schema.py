@@ -62,10 +62,18 @@ class Turn:
 
 
 @dataclass
+class Feedback:
+    """What the seeker said of an item after the dialogue (ReDial's initiatorQuestions); None: did not say."""
+    seen: bool | None = None
+    liked: bool | None = None
+
+
+@dataclass
 class Dialogue:
     id: str
     turns: list[Turn]
     source: str = ""  # "file:line" the dialogue was read from
+    feedback: dict[str, Feedback] = field(default_factory=dict)  # item id -> the seeker's answers, where known
 
 
 @dataclass

@@ -118,7 +118,7 @@ def build_kg(dataset: Dataset, data_dir: str | Path | None = None, min_relation_
                     names.setdefault(_normalize(name), key(name))
         sources.append(f"{dataset.path}/kg.jsonl ({len(dataset.kg)} triples)")
     root = Path(data_dir) if data_dir and dataset.path is None else None  # own data brings its graph in kg.jsonl
-    if root and dataset.name == "redial" and (root / "redial_kg" / "kgsf" / "subkg.json").exists():
+    if root and dataset.name.startswith("redial") and (root / "redial_kg" / "kgsf" / "subkg.json").exists():
         _add_kgsf(b, dataset, root / "redial_kg" / "kgsf")
         sources.append("KGSF DBpedia sub-KG")
     elif root and dataset.name.startswith("inspired") and (root / "inspired_kg" / "unicrs" / "dbpedia_subkg.json").exists():

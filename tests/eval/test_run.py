@@ -93,3 +93,31 @@ def test_bad_input_is_one_line_and_nonzero(tiny_base, tmp_path, args, message):
 def test_unknown_dataset_or_protocol(option, message):
     result = cli("model=baseline:popularity", "dataset=synthetic", option)
     assert result.returncode == 1 and message in result.stderr and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_success_rate_and_reward_per_dialogue_length_from_the_seekers_answers(tmp_path):
+    """Popularity ranks 'a' first everywhere (gcrs: nothing excluded). d1 liked it (reward 1 on its one ranked turn,
+    4 turns), d2 had seen it (0.5 on each of two ranked turns, 6 turns), d3 neither; d4 has no answers and is left out."""
+    def turns(*texts):
+        return [{"role": ("user", "assistant")[n % 2], "text": t} for n, t in enumerate(texts)]
+    train = [{"id": f"t{n}", "turns": turns("Hi", "[[item:a]]")} for n in range(3)] + [{"id": "t9", "turns": turns("Hi", "[[item:b]]")}]
+    test = [
+        {"id": "d1", "turns": turns("Hi", "[[item:b]]", "ok", "bye"), "feedback": {"a": {"seen": True, "liked": True}}},
+        {"id": "d2", "turns": turns("Hi", "[[item:b]]", "no", "[[item:c]]", "ok", "bye"), "feedback": {"a": {"seen": True, "liked": False}}},
+        {"id": "d3", "turns": turns("Hi", "[[item:c]]"), "feedback": {"a": {"seen": False, "liked": None}}},
+        {"id": "d4", "turns": turns("Hi", "[[item:c]]")},
+    ]
+    root = tmp_path / "data"
+    root.mkdir()
+    for name, records in (("catalog", [{"id": i, "title": i.upper()} for i in "abc"]), ("train", train), ("valid", []),
+                          ("test", test)):
+        (root / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    result = evaluate(EvalConfig(model="baseline:popularity", dataset=str(root), split="test", protocol="gcrs",
+                                 out=str(tmp_path / "out")))
+    assert result["user_centric_dialogues"] == 3
+    assert result["success_rate"] == pytest.approx(2 / 3)
+    assert result["reward_per_dialogue_length"] == pytest.approx((1 / 4 + 1.0 / 6 + 0) / 3)
+    assert "Success Rate 0.6667" in (tmp_path / "out" / "report.md").read_text()
+    synthetic = evaluate(EvalConfig(model="baseline:popularity", dataset="synthetic", split="valid", protocol="gcrs",
+                                    limit=5, out=str(tmp_path / "synthetic")))
+    assert "success_rate" not in synthetic  # no answers of the seeker: not measured

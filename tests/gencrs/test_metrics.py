@@ -73,3 +73,12 @@ def test_response_metrics():
     assert M.rouge(hyps, hyps) == {"rouge2": pytest.approx(1.0), "rougeL": pytest.approx(1.0)}
     assert M.distinct(["a b a b", "a b"], 2) == pytest.approx(2 / 4)  # (a b),(b a),(a b),(a b): 2 distinct of 4
     assert M.distinct(["x"], 2) == 0
+
+
+def test_user_centric_metrics_hand_computed():
+    # d1: liked on its one turn; d2: seen twice; d3: nothing the seeker answered about
+    rewards = {"d1": [1.0], "d2": [0.5, 0.5], "d3": [0.0, 0.0]}
+    result = M.user_centric_metrics(rewards, {"d1": 4, "d2": 8, "d3": 2})
+    assert result["success_rate"] == pytest.approx(2 / 3)
+    assert result["reward_per_dialogue_length"] == pytest.approx((1 / 4 + 1 / 8 + 0) / 3)
+    assert result["user_centric_dialogues"] == 3

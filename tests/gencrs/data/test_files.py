@@ -18,7 +18,7 @@ BOOKSHOP = REPO / "examples" / "bookshop"
 
 
 def dialogues(dataset):
-    return {split: [(d.id, d.turns) for d in ds] for split, ds in dataset.splits.items()}
+    return {split: [(d.id, d.turns, d.feedback) for d in ds] for split, ds in dataset.splits.items()}
 
 
 def assert_same_dataset(a, b):
@@ -40,6 +40,8 @@ def test_export_then_load_gives_the_built_in_dataset_back(name, tmp_path, reques
     original, exported = load_dataset(name), load_dataset(str(tmp_path / name))
     assert exported.path == str(tmp_path / name) and original.path is None
     assert_same_dataset(original, exported)
+    if name == "redial":  # the seeker's answers travel too (SR and RDL need them)
+        assert sum(bool(d.feedback) for d in exported.splits["test"]) == 1331
     capsys.readouterr()
     assert gencrs_main(["data", "stats", f"dataset={name}"]) == 0
     built_in = capsys.readouterr().out

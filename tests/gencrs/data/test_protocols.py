@@ -41,3 +41,11 @@ def test_real_redial_instance_counts(redial):
     assert len(unicrs) > len(recommender) > 0
     assert len(contexts_of(recommender)) == sum(1 for d in redial.splits["test"] for i, t in enumerate(d.turns)
                                                 if t.role == "assistant" and set(t.items) - {x for u in d.turns[:i] for x in u.items})
+
+
+def test_gcrs_assistant_turns_every_mentioned_item_nothing_excluded():
+    """The Generative CRS reading: recommender turns that mention items, one instance per item, repeats kept."""
+    instances = build_instances(toy(), "test", "gcrs")
+    assert [(i.context.key, i.label) for i in instances] == [("d1:1", "b"), ("d1:1", "a"), ("d1:3", "d")]
+    assert all(not i.context.exclude for i in instances)
+    assert [label_kind(i) for i in instances] == ["new", "repeated", "new"]

@@ -121,3 +121,26 @@ def test_missing_dataset_says_where_it_looked_and_where_to_download(tmp_path):
         load_dataset("redial", data_dir=tmp_path)
     assert str(tmp_path / "redial" / "movies_with_mentions.csv") in str(err.value)
     assert "ReDialData/website" in str(err.value)
+
+
+def test_the_seekers_answers_are_kept_as_feedback(shared_data, redial):
+    """initiatorQuestions (0 no, 1 yes, 2 did not say) -> Feedback(seen, liked) per movie, for SR and RDL."""
+    from gencrs.data.schema import Feedback
+
+    first = json.loads(open(shared_data / "redial" / "test_data.jsonl").readline())
+    answer = {0: False, 1: True, 2: None}
+    assert redial.splits["test"][0].feedback == {
+        movie: Feedback(seen=answer[q["seen"]], liked=answer[q["liked"]]) for movie, q in first["initiatorQuestions"].items()}
+    assert sum(bool(d.feedback) for d in redial.splits["test"]) == 1331  # 11 dialogues have no answers
+
+
+def test_extended_train_adds_ievalms_dialogues_the_subset_lacks(shared_data, redial):
+    """redial_extended: the 3,382 subset dialogues plus the 654 official train dialogues of iEvaLM's file that it
+    lacks; valid is carved from all of them, test is unchanged."""
+    extended = load_dataset("redial_extended", data_dir=shared_data)
+    subset_ids = {d.id for split in ("train", "valid") for d in redial.splits[split]}
+    ids = [d.id for split in ("train", "valid") for d in extended.splits[split]]
+    assert len(ids) == len(set(ids)) == 3382 + 654 and subset_ids <= set(ids)
+    assert len(extended.splits["valid"]) == 404
+    assert [d.id for d in extended.splits["test"]] == [d.id for d in redial.splits["test"]]
+    assert any("train extended with 654" in n for n in extended.notes)
