@@ -3,7 +3,7 @@
     rank(contexts, k) -> one ranked list of item ids (best first, at most k) per context
 """
 
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 from typing import Protocol
 
@@ -43,27 +43,20 @@ class Popularity:
 
 class CoOccurrence:
     """Items co-mentioned with the context's items in train dialogues, weighted by recency of the context mention
-    (the last mentioned item weighs 1, the one before 1/2, ...); items not co-mentioned follow by popularity."""
+    (gencrs.teachers.comentions); items not co-mentioned follow by popularity."""
 
     name = "cooccurrence"
 
     def __init__(self, dataset: Dataset, split: str = "train"):
+        from gencrs.teachers.comentions import CoMentions
+
         self.popularity = Popularity(dataset, split)
-        self.pairs: dict[str, Counter] = defaultdict(Counter)
-        for dialogue in dataset.splits[split]:
-            items = list(dict.fromkeys(i for t in dialogue.turns for i in t.items))
-            for a in items:
-                for b in items:
-                    if a != b:
-                        self.pairs[a][b] += 1
+        self.comentions = CoMentions.count(dataset.splits[split])
 
     def rank(self, contexts: list[Context], k: int) -> list[list[str]]:
         rankings = []
         for context in contexts:
-            scores = Counter()
-            for age, item in enumerate(reversed(context.items)):
-                for other, count in self.pairs.get(item, {}).items():
-                    scores[other] += count / (age + 1)
+            scores = self.comentions.scores(context.items)
             first = [i for i, _ in sorted(scores.items(), key=lambda kv: (-kv[1], self.popularity.position[kv[0]]))]
             rankings.append(_top(list(dict.fromkeys(first + self.popularity.order[: k + len(context.exclude) + len(first)])), context.exclude, k))
         return rankings

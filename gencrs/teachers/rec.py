@@ -1,7 +1,8 @@
 """Recommendation teacher: an R-GCN over the knowledge graph and a context encoder that pools the context's linked
 entities with self-attention (as KBRD/KGSF do), plus optionally the context text (MiniLM sentence embedding),
-scored against every item. It outputs P(item | context) over the whole catalog and implements the recommender
-interface of the evaluation harness."""
+scored against every item, plus optionally a weighted co-mention term (`fusion_weight`: log(1 + how often each item
+was mentioned in a train dialogue with the context's items), chosen on valid after training). It outputs
+P(item | context) over the whole catalog and implements the recommender interface of the evaluation harness."""
 
 import json
 from pathlib import Path
@@ -11,6 +12,7 @@ from torch import nn
 from torch_geometric.nn import RGCNConv
 
 from gencrs.io import atomic_dir
+from gencrs.teachers.comentions import CoMentions
 from gencrs.teachers.kg import KnowledgeGraph
 from tokenizer_ext.embed import embed_texts
 
@@ -65,9 +67,12 @@ class RecTeacher:
     name = "rec_teacher"
 
     def __init__(self, model: RecTeacherModel, kg: KnowledgeGraph, item_ids: list[str], encoder: str | None,
-                 cache_dir: str | None = None, max_nodes: int = 64, batch_size: int = 256):
+                 cache_dir: str | None = None, max_nodes: int = 64, batch_size: int = 256,
+                 comentions: CoMentions | None = None, fusion_weight: float = 0.0):
         self.model, self.kg, self.item_ids = model.eval(), kg, item_ids
         self.encoder, self.cache_dir, self.max_nodes, self.batch_size = encoder, cache_dir, max_nodes, batch_size
+        self.comentions, self.fusion_weight = comentions, fusion_weight
+        self.index = {item: n for n, item in enumerate(item_ids)}
 
     def features(self, contexts) -> tuple[torch.Tensor, torch.Tensor | None]:
         nodes = pad_nodes([self.kg.link(context_text(c, turns=None), c.items) for c in contexts], self.max_nodes)
@@ -81,9 +86,21 @@ class RecTeacher:
         """P(item | context) over the catalog, in `item_ids` order: (len(contexts), n_items)."""
         out = []
         for start in range(0, len(contexts), self.batch_size):
-            nodes, text = self.features(contexts[start:start + self.batch_size])
-            out.append(self.model(nodes, text).softmax(-1))
+            batch = contexts[start:start + self.batch_size]
+            nodes, text = self.features(batch)
+            logits = self.model(nodes, text)
+            if self.fusion_weight and self.comentions:
+                logits = logits + self.fusion_weight * self.comention_term(batch)
+            out.append(logits.softmax(-1))
         return torch.cat(out) if out else torch.zeros(0, len(self.item_ids))
+
+    def comention_term(self, contexts) -> torch.Tensor:
+        """log(1 + recency-weighted co-mention count) of every item with the context's items: (len(contexts), n_items)."""
+        term = torch.zeros(len(contexts), len(self.item_ids))
+        for row, context in enumerate(contexts):
+            for column, value in self.comentions.log_scores(context.items, self.index):
+                term[row, column] = value
+        return term
 
     def rank(self, contexts, k: int) -> list[list[str]]:
         probs = self.item_probs(contexts)
@@ -105,8 +122,11 @@ class RecTeacher:
             torch.save({"edge_index": self.kg.edge_index, "edge_type": self.kg.edge_type, "num_nodes": self.kg.num_nodes,
                         "item_nodes": self.kg.item_nodes, "relations": self.kg.relations, "names": self.kg.names,
                         "sources": self.kg.sources}, tmp / "kg.pt")
+            if self.comentions is not None:
+                self.comentions.save(tmp / "comentions.json")
             (tmp / "teacher.json").write_text(json.dumps({"kind": "rec_teacher", "config": config, "item_ids": self.item_ids,
-                                                          "encoder": self.encoder, "max_nodes": self.max_nodes}, indent=1))
+                                                          "encoder": self.encoder, "max_nodes": self.max_nodes,
+                                                          "fusion_weight": self.fusion_weight}, indent=1))
 
     @classmethod
     def load(cls, directory, cache_dir: str | None = None) -> "RecTeacher":
@@ -118,7 +138,9 @@ class RecTeacher:
         model = RecTeacherModel(kg, meta["item_ids"], cfg["dim"], cfg["num_bases"], cfg["layers"],
                                 384 if meta["encoder"] else 0, cfg["dropout"])
         model.load_state_dict(torch.load(directory / "model.pt", weights_only=True))
-        return cls(model, kg, meta["item_ids"], meta["encoder"], cache_dir or cfg.get("cache_dir"), meta["max_nodes"])
+        comentions = CoMentions.load(directory / "comentions.json") if (directory / "comentions.json").exists() else None
+        return cls(model, kg, meta["item_ids"], meta["encoder"], cache_dir or cfg.get("cache_dir"), meta["max_nodes"],
+                   comentions=comentions, fusion_weight=meta.get("fusion_weight", 0.0))
 
 
 def context_text(context, turns: int | None = 3) -> str:

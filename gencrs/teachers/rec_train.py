@@ -5,7 +5,7 @@ import json
 import logging
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -16,6 +16,7 @@ from gencrs.data import load_dataset
 from gencrs.data.paths import resolve_data_dir
 from gencrs.data.protocols import build_instances, contexts_of
 from gencrs.io import atomic_write_json
+from gencrs.teachers.comentions import CoMentions
 from gencrs.teachers.kg import build_kg
 from gencrs.teachers.rec import RecTeacher, RecTeacherModel
 from tokenizer_ext.embed import DEFAULT_ENCODER
@@ -40,6 +41,7 @@ class RecTeacherConfig:
     train_protocol: str = "unicrs"  # which (context, item) pairs of the train split to learn from
     select_protocol: str = "recommender"  # validation protocol for model selection
     select_metric: str = "recall@10"
+    fusion_weights: list[float] = field(default_factory=list)  # co-mention term weights tried on valid after training
     epochs: int = 20
     patience: int = 4
     batch_size: int = 512
@@ -107,12 +109,30 @@ def train_rec_teacher(cfg: RecTeacherConfig) -> dict:
             _atomic_torch_save(best_state, out / "best.pt")
         _atomic_torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state}, checkpoint)
     model.load_state_dict(best_state)
+    fusion = choose_fusion_weight(teacher, dataset, cfg, valid, valid_contexts) if cfg.fusion_weights else {}
     teacher.save(out / "teacher", asdict(cfg))
     summary = {"best_epoch": state["best_epoch"], f"valid_{cfg.select_metric}": state["best"], "history": state["history"],
+               "fusion": fusion,
                "graph": {"nodes": kg.num_nodes, "edges": int(kg.edge_index.shape[1]), "relations": kg.num_relations, "sources": kg.sources},
                "seconds": round(time.monotonic() - start, 1)}
     atomic_write_json(out / "summary.json", summary)
     return summary
+
+
+def choose_fusion_weight(teacher: RecTeacher, dataset, cfg: RecTeacherConfig, valid, valid_contexts) -> dict:
+    """Adds the train co-mentions to the trained teacher and keeps the weight of their term (0 included: no term) with
+    the best valid `select_metric`. Returns {weight: valid metrics}."""
+    teacher.comentions = CoMentions.count(dataset.splits["train"])
+    tried = {}
+    for weight in dict.fromkeys([0.0, *cfg.fusion_weights]):
+        teacher.fusion_weight = weight
+        rankings = dict(zip((c.key for c in valid_contexts), teacher.rank(valid_contexts, 50)))
+        scores = M.ranking_metrics([rankings[i.context.key] for i in valid], [i.label for i in valid])
+        tried[weight] = {k: scores[k] for k in ("recall@1", "recall@10", "recall@50")}
+        log.info("fusion weight %g: %s", weight, json.dumps(tried[weight]))
+    teacher.fusion_weight = max(tried, key=lambda w: tried[w][cfg.select_metric])
+    log.info("fusion weight chosen on valid: %g", teacher.fusion_weight)
+    return {"chosen": teacher.fusion_weight, "tried": {str(w): m for w, m in tried.items()}}
 
 
 def _atomic_torch_save(obj, path: Path) -> None:

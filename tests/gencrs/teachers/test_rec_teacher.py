@@ -38,3 +38,39 @@ def test_probabilities_cover_the_catalog_and_resume_is_a_no_op(trained, syntheti
     torch.testing.assert_close(probs.sum(-1), torch.ones(5))
     again = train_rec_teacher(RecTeacherConfig(out=str(out), epochs=6, cache_dir=teacher.cache_dir))  # done: trains nothing
     assert again["history"] == summary["history"]
+
+
+def test_comention_fusion_is_chosen_on_valid_and_saved_with_the_teacher(trained, synthetic, tmp_path):
+    """The co-mention term is added with the weight that has the best valid Recall@10 (0, no term, among those tried);
+    the teacher saves it and its counts, and P(item | context) moves by exactly that term."""
+    from gencrs.teachers.comentions import CoMentions
+    from gencrs.teachers.rec_train import choose_fusion_weight
+
+    teacher, _, _ = trained
+    valid = build_instances(synthetic, "valid", "recommender")
+    fusion = choose_fusion_weight(teacher, synthetic, RecTeacherConfig(fusion_weights=[0.5, 2.0]), valid, contexts_of(valid))
+    assert set(fusion["tried"]) == {"0.0", "0.5", "2.0"} and teacher.fusion_weight == fusion["chosen"]
+    assert fusion["tried"][str(fusion["chosen"])]["recall@10"] == max(m["recall@10"] for m in fusion["tried"].values())
+    contexts = [c for c in contexts_of(build_instances(synthetic, "test", "recommender")) if c.items][:4]
+    teacher.fusion_weight = 2.0
+    teacher.save(tmp_path / "teacher", {"dim": 64, "num_bases": 8, "layers": 1, "dropout": 0.1})
+    loaded = RecTeacher.load(tmp_path / "teacher", cache_dir=teacher.cache_dir)
+    assert loaded.fusion_weight == 2.0 and loaded.comentions.pairs == CoMentions.count(synthetic.splits["train"]).pairs
+    fused = loaded.item_probs(contexts).log()
+    loaded.fusion_weight = 0.0
+    plain = loaded.item_probs(contexts).log()
+    shift = fused - plain - 2.0 * loaded.comention_term(contexts)  # equal up to each row's normalizer
+    torch.testing.assert_close(shift - shift[:, :1], torch.zeros_like(shift), atol=1e-3, rtol=0)
+    assert loaded.comention_term(contexts).abs().sum() > 0
+
+
+def test_comention_scores_hand_computed():
+    from gencrs.data.schema import Dialogue, Turn
+    from gencrs.teachers.comentions import CoMentions
+
+    dialogues = [Dialogue("d1", [Turn("user", "", ["a", "b"]), Turn("assistant", "", ["c"])]),
+                 Dialogue("d2", [Turn("user", "", ["a", "c"])])]
+    comentions = CoMentions.count(dialogues)
+    assert comentions.pairs["a"] == {"b": 1, "c": 2}
+    # context [a, b]: b is the last mention (weight 1), a the one before (1/2)
+    assert comentions.scores(["a", "b"]) == {"a": 1.0, "c": 1 + 2 / 2, "b": 1 / 2}
