@@ -18,7 +18,15 @@ import json
 from pathlib import Path
 
 from gencrs.data.problems import Problems, read_jsonl
-from gencrs.data.schema import ROLES, Dataset, Dialogue, Feedback, Item, Turn
+from gencrs.data.schema import (
+    ROLES,
+    Dataset,
+    Dialogue,
+    Feedback,
+    Item,
+    Turn,
+    append_turn,
+)
 from gencrs.data.splits import SPLITS, carve_valid, carved_note
 from gencrs.errors import DataError
 from gencrs.format import mention, mentioned_ids
@@ -167,11 +175,7 @@ def parse_dialogue(record, catalog: dict[str, Item]) -> Dialogue:
                         feedback=parse_feedback(record.get("feedback", {}), catalog))
     for n, raw in enumerate(turns):
         turn = parse_turn(raw, f"turns[{n}]", catalog)
-        last = dialogue.turns[-1] if dialogue.turns else None
-        if last and last.role == turn.role:  # consecutive turns of one speaker form one turn, as in every loader
-            last.text, last.items = f"{last.text} {turn.text}", list(dict.fromkeys(last.items + turn.items))
-        else:
-            dialogue.turns.append(turn)
+        append_turn(dialogue.turns, turn.role, turn.text, turn.items)
     return dialogue
 
 

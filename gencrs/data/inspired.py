@@ -18,7 +18,14 @@ from pathlib import Path
 from gencrs.data.mentions import mark_mentions
 from gencrs.data.paths import require
 from gencrs.data.problems import Problems, read_jsonl
-from gencrs.data.schema import Dataset, Dialogue, Item, Turn, split_title_year
+from gencrs.data.schema import (
+    Dataset,
+    Dialogue,
+    Item,
+    Turn,
+    append_turn,
+    split_title_year,
+)
 
 DOWNLOAD = (
     "Download data/dialog_data/{train,dev,test}.tsv from https://github.com/sweetpeach/Inspired into DATA_DIR/inspired/dialog_data/, "
@@ -55,11 +62,7 @@ def _append(turns: list[Turn], role: str, text: str, surfaces: list[tuple[str, s
     counts["mentions"] += len(surfaces)
     counts["unplaced"] += len(unplaced)
     items = list(dict.fromkeys(item_id for item_id, _ in surfaces))
-    if turns and turns[-1].role == role:
-        turns[-1].text = f"{turns[-1].text} {marked}".strip()
-        turns[-1].items = list(dict.fromkeys(turns[-1].items + items))
-    else:
-        turns.append(Turn(role=role, text=marked.strip(), items=items))
+    append_turn(turns, role, marked, items)
 
 
 def load_tsv(path: Path, catalog: _Catalog, problems: Problems, counts: dict) -> list[Dialogue]:

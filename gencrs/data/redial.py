@@ -12,7 +12,15 @@ from pathlib import Path
 
 from gencrs.data.paths import require
 from gencrs.data.problems import Problems, read_jsonl
-from gencrs.data.schema import Dataset, Dialogue, Feedback, Item, Turn, split_title_year
+from gencrs.data.schema import (
+    Dataset,
+    Dialogue,
+    Feedback,
+    Item,
+    Turn,
+    append_turn,
+    split_title_year,
+)
 from gencrs.data.splits import carve_valid, carved_note
 from gencrs.format import mention
 
@@ -85,11 +93,7 @@ def parse_dialogue(record, path: Path, line: int, catalog: dict[str, Item], prob
             return None
         text = AT_MENTION.sub(lambda m: mention(m.group(1)), message["text"]).strip()
         items = list(dict.fromkeys(AT_MENTION.findall(message["text"])))
-        if turns and turns[-1].role == role:  # consecutive messages of one speaker form one turn
-            turns[-1].text = f"{turns[-1].text} {text}".strip()
-            turns[-1].items = list(dict.fromkeys(turns[-1].items + items))
-        else:
-            turns.append(Turn(role=role, text=text, items=items))
+        append_turn(turns, role, text, items)
     return Dialogue(id=str(record["conversationId"]), turns=turns, source=f"{path}:{line}",
                     feedback=seeker_feedback(record.get("initiatorQuestions"), catalog))
 

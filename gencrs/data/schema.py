@@ -61,6 +61,16 @@ class Turn:
     items: list[str]  # ids of every item this turn mentions, in order, without repeats
 
 
+def append_turn(turns: list[Turn], role: str, text: str, items: list[str]) -> None:
+    """Every loader's rule: consecutive messages of one speaker form one turn (texts joined with a space, items kept
+    in order without repeats)."""
+    if turns and turns[-1].role == role:
+        turns[-1].text = f"{turns[-1].text} {text}".strip()
+        turns[-1].items = list(dict.fromkeys(turns[-1].items + items))
+    else:
+        turns.append(Turn(role=role, text=text.strip(), items=list(dict.fromkeys(items))))
+
+
 @dataclass
 class Feedback:
     """What the seeker said of an item after the dialogue (ReDial's initiatorQuestions); None: did not say."""

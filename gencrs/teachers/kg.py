@@ -93,17 +93,14 @@ def build_kg(dataset: Dataset, data_dir: str | Path | None = None, min_relation_
     sources = ["metadata", "co-mentions"]
     names: dict[str, str] = {}
     for item in dataset.catalog.values():
-        for relation, values, kind in (("genre", item.genres, "genre"), ("director", item.directors, "person"),
-                                       ("writer", item.writers, "person"), ("star", item.actors, "person")):
+        fields = [("genre", item.genres, "genre"), ("director", item.directors, "person"),
+                  ("writer", item.writers, "person"), ("star", item.actors, "person"),
+                  *((name, values, name) for name, values in item.attributes.items())]  # own data's other fields
+        for relation, values, kind in fields:
             for value in values:
                 b.edge(f"item:{item.id}", relation, f"{kind}:{value}")
                 if len(_normalize(value)) >= 4:
                     names.setdefault(_normalize(value), f"{kind}:{value}")
-        for relation, values in item.attributes.items():
-            for value in values:
-                b.edge(f"item:{item.id}", relation, f"{relation}:{value}")
-                if len(_normalize(value)) >= 4:
-                    names.setdefault(_normalize(value), f"{relation}:{value}")
     for dialogue in dataset.splits.get("train", []):
         items = list(dict.fromkeys(i for t in dialogue.turns for i in t.items))
         for a, c in zip(items, items[1:]):  # consecutive mentions: a chain, not a clique (cliques explode)
