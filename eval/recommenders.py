@@ -25,14 +25,14 @@ def _top(order: list[str], exclude: list[str], k: int) -> list[str]:
 
 
 class Popularity:
-    """Items by how often they are mentioned in the train dialogues (ties: catalog order)."""
+    """Items by how often they are mentioned in the train dialogues (Dataset.train_mentions; ties: catalog order)."""
 
     name = "popularity"
 
-    def __init__(self, dataset: Dataset, split: str = "train"):
-        if split not in dataset.splits:
-            raise GencrsError(f"popularity baseline needs a '{split}' split; {dataset.name} has {', '.join(dataset.splits)}")
-        counts = Counter(i for d in dataset.splits[split] for t in d.turns for i in t.items)
+    def __init__(self, dataset: Dataset):
+        if "train" not in dataset.splits:
+            raise GencrsError(f"popularity baseline needs a 'train' split; {dataset.name} has {', '.join(dataset.splits)}")
+        counts = Counter(i for mentions in dataset.train_mentions() for i in mentions)
         items = list(dataset.catalog)
         self.order = rank_by_scores([counts[i] for i in items], items)
         self.position = {item: n for n, item in enumerate(self.order)}
@@ -47,11 +47,11 @@ class CoOccurrence:
 
     name = "cooccurrence"
 
-    def __init__(self, dataset: Dataset, split: str = "train"):
+    def __init__(self, dataset: Dataset):
         from gencrs.teachers.comentions import CoMentions
 
-        self.popularity = Popularity(dataset, split)
-        self.comentions = CoMentions.count(dataset.splits[split])
+        self.popularity = Popularity(dataset)
+        self.comentions = CoMentions.count(dataset.train_mentions())
 
     def rank(self, contexts: list[Context], k: int) -> list[list[str]]:
         rankings = []
@@ -66,7 +66,8 @@ BASELINES = {"popularity": Popularity, "cooccurrence": CoOccurrence}
 
 
 def load_recommender(spec: str, dataset: Dataset, backend: str = "hf", **kwargs) -> Recommender:
-    """'baseline:NAME', a recommendation-teacher directory (teacher.json), or a model directory (HF model +
+    """'baseline:NAME', a recommendation-teacher directory (teacher.json), a context-encoder directory
+    (context_encoder.json), or a model directory (HF model +
     tokenizer + codes.json) run by transformers (`backend="hf"`) or by vLLM (`backend="vllm"`, an exported directory).
     `kwargs` (batch size, generation length) apply to generative models only."""
     if spec.startswith("baseline:"):
@@ -78,6 +79,9 @@ def load_recommender(spec: str, dataset: Dataset, backend: str = "hf", **kwargs)
     if (Path(spec) / "teacher.json").exists():
         from gencrs.teachers.rec import RecTeacher
         return RecTeacher.load(spec)
+    if (Path(spec) / "context_encoder.json").exists():
+        from gencrs.teachers.context_encoder import ContextRetriever
+        return ContextRetriever.load(spec)
     if backend == "vllm":
         from eval.vllm_backend import VllmGenerativeRecommender
         return VllmGenerativeRecommender.load(spec, **kwargs)

@@ -6,7 +6,7 @@ from gencrs.data.examples import Example, build_examples
 from gencrs.data.paths import resolve_data_dir
 from gencrs.data.schema import Dataset, Dialogue, Item, Turn
 
-DATASETS = ("synthetic", "redial", "redial_extended", "inspired", "inspired_tsv", "inspired_unicrs")
+DATASETS = ("synthetic", "redial", "redial_extended", "redial_mentions", "inspired", "inspired_tsv", "inspired_unicrs")
 
 
 def load_dataset(name: str, data_dir: str | Path | None = None, strict: bool = True, seed: int = 0) -> Dataset:
@@ -25,9 +25,9 @@ def load_dataset(name: str, data_dir: str | Path | None = None, strict: bool = T
         from gencrs.data.synthetic import load_synthetic
         return load_synthetic(seed=seed)
     root = resolve_data_dir(data_dir)
-    if name in ("redial", "redial_extended"):
+    if name.startswith("redial") and name in DATASETS:
         from gencrs.data.redial import load_redial
-        return load_redial(root, strict=strict, extended=name == "redial_extended")
+        return load_redial(root, strict=strict, extended=name == "redial_extended", mentions=name == "redial_mentions")
     if name.startswith("inspired") and name in DATASETS:
         from gencrs.data.inspired import load_inspired
         return load_inspired(root, fmt=name.partition("_")[2] or "auto", strict=strict)

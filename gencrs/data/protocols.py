@@ -17,6 +17,13 @@ class Context:
     exclude: list[str]  # items the ranking must not contain (scored as absent)
 
 
+def context_text(context: Context, turns: int | None = 3) -> str:
+    """The text a context is read from (the rec teacher, the context encoder): its last `turns` messages (all when
+    None), role-prefixed."""
+    messages = context.messages if turns is None else context.messages[-turns:]
+    return " ".join(f"{m['role']}: {m['content']}" for m in messages)
+
+
 @dataclass
 class Instance:
     context: Context

@@ -22,6 +22,7 @@ from gencrs.data.schema import (
     split_title_year,
 )
 from gencrs.data.splits import carve_valid, carved_note
+from gencrs.errors import DataError
 from gencrs.format import mention
 
 DOWNLOAD = (
@@ -131,9 +132,45 @@ def extra_train(root: Path, train: list[Dialogue], catalog: dict[str, Item], pro
     return [d for d in load_dialogues(root / "derived" / "ievalm_valid_data.jsonl", catalog, problems) if d.id not in have]
 
 
-def load_redial(data_dir: Path, strict: bool = True, extended: bool = False) -> Dataset:
+def approximate_dialogues(root: Path, catalog: dict[str, Item]) -> list[Dialogue]:
+    """The official train dialogues that the train subset lacks (6,624 of 10,006), rebuilt from derived/precessed.json:
+    every train dialogue in the official order with each speaker's messages in order but their interleaving and the
+    speakers' roles lost. The two speakers' messages are interleaved by relative position (message i of n at
+    (i + 1/2) / n), and the first speaker is taken to be the recommender (true of 2,196 of the 3,382 subset dialogues),
+    so turn order and roles are approximate. The subset's dialogues are skipped by their position in the official order
+    (train_subset/provenance.tsv)."""
+    precessed = require(root / "derived" / "precessed.json", "redial_mentions", "It ships with the shared data (docs/data.md).")
+    provenance = require(root / "train_subset" / "provenance.tsv", "redial_mentions", "It ships with the shared data (docs/data.md).")
+    with open(provenance, newline="") as f:
+        in_subset = {int(row["position_in_full_train"]) for row in csv.DictReader(f, delimiter="\t")}
+    dialogues = []
+    for position, entry in enumerate(json.loads(precessed.read_text())):
+        if position in in_subset:
+            continue
+        unknown = [m for text in entry["questions"] + entry["answers"] for m in AT_MENTION.findall(text) if m not in catalog]
+        if unknown:
+            raise DataError(f"{precessed}: entry {position}: unknown movie id(s) {', '.join('@' + u for u in unknown)}")
+        dialogues.append(Dialogue(id=f"precessed:{position}", turns=approximate_turns(entry), source=f"{precessed}: entry {position}"))
+    return dialogues
+
+
+def approximate_turns(entry: dict) -> list[Turn]:
+    """One precessed.json entry's turns: the first speaker's messages (`questions`, taken as the recommender's) and the
+    other's (`answers`) interleaved by relative position."""
+    messages = sorted([((n + 0.5) / len(entry[speaker]), rank, role, text)
+                       for rank, (speaker, role) in enumerate((("questions", "assistant"), ("answers", "user")))
+                       for n, text in enumerate(entry[speaker])])
+    turns: list[Turn] = []
+    for _, _, role, text in messages:
+        append_turn(turns, role, AT_MENTION.sub(lambda m: mention(m.group(1)), text), AT_MENTION.findall(text))
+    return turns
+
+
+def load_redial(data_dir: Path, strict: bool = True, extended: bool = False, mentions: bool = False) -> Dataset:
     """`extended` (dataset `redial_extended`): where the official train file is absent, the train subset plus the
-    official train dialogues of iEvaLM's file that it lacks (654)."""
+    official train dialogues of iEvaLM's file that it lacks (654). `mentions` (dataset `redial_mentions`): the same
+    dialogues as `redial`, plus the rest of the official train in approximate turns (approximate_dialogues) for item
+    counts and, where asked, the rec teacher's train instances."""
     root = data_dir / "redial"
     problems = Problems(strict)
     catalog = load_catalog(require(root / "movies_with_mentions.csv", "redial", DOWNLOAD), problems)
@@ -153,4 +190,11 @@ def load_redial(data_dir: Path, strict: bool = True, extended: bool = False) -> 
         notes.append(f"train extended with {len(extra)} official train dialogues of {root / 'derived' / 'ievalm_valid_data.jsonl'}")
     train, valid = carve_valid(train)
     notes.append(carved_note(valid))
-    return Dataset("redial_extended" if extended else "redial", catalog, {"train": train, "valid": valid, "test": test}, notes + problems.summary())
+    approximate = []
+    if mentions and train_path.parent.name == "train_subset":
+        approximate = approximate_dialogues(root, catalog)
+        notes.append(f"item counts (popularity, co-mentions) also read the {len(approximate)} official train dialogues the "
+                     f"subset lacks, in approximate turns from {root / 'derived' / 'precessed.json'}")
+    name = "redial_extended" if extended else "redial_mentions" if mentions else "redial"
+    return Dataset(name, catalog, {"train": train, "valid": valid, "test": test}, notes + problems.summary(),
+                   approximate_train=approximate)

@@ -94,6 +94,14 @@ class Dataset:
     notes: list[str] = field(default_factory=list)  # what a reader should know: substitutes used, mentions without a span
     kg: list[tuple[str, str, str]] = field(default_factory=list)  # own data's kg.jsonl: (head, relation, tail)
     path: str | None = None  # the directory of a dataset loaded from files (gencrs.data.files), else None
+    # more train dialogues whose turn order and roles are approximate (ReDial's lossy full train: redial_mentions): item
+    # counts read them, and the rec teacher's instances where its config asks; what trains on text never does
+    approximate_train: list[Dialogue] = field(default_factory=list)
+
+    def train_mentions(self) -> list[list[str]]:
+        """The item mentions of every train dialogue, approximate ones included, in order (a turn's repeats once): what
+        popularity, co-mention counts and the rec teacher graph's co-mention edges read."""
+        return [[i for t in d.turns for i in t.items] for d in self.splits.get("train", []) + self.approximate_train]
 
     def title(self, item_id: str) -> str:
         return self.catalog[item_id].display

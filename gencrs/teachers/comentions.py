@@ -14,10 +14,11 @@ class CoMentions:
         self.pairs = pairs  # item -> item -> number of train dialogues that mention both
 
     @classmethod
-    def count(cls, dialogues) -> "CoMentions":
+    def count(cls, dialogue_mentions: list[list[str]]) -> "CoMentions":
+        """From the item mentions of each train dialogue (Dataset.train_mentions)."""
         pairs: dict[str, Counter] = defaultdict(Counter)
-        for dialogue in dialogues:
-            items = list(dict.fromkeys(i for t in dialogue.turns for i in t.items))
+        for mentions in dialogue_mentions:
+            items = list(dict.fromkeys(mentions))
             for a in items:
                 for b in items:
                     if a != b:

@@ -101,8 +101,8 @@ def build_kg(dataset: Dataset, data_dir: str | Path | None = None, min_relation_
                 b.edge(f"item:{item.id}", relation, f"{kind}:{value}")
                 if len(_normalize(value)) >= 4:
                     names.setdefault(_normalize(value), f"{kind}:{value}")
-    for dialogue in dataset.splits.get("train", []):
-        items = list(dict.fromkeys(i for t in dialogue.turns for i in t.items))
+    for mentions in dataset.train_mentions():
+        items = list(dict.fromkeys(mentions))
         for a, c in zip(items, items[1:]):  # consecutive mentions: a chain, not a clique (cliques explode)
             b.edge(f"item:{a}", "co_mention", f"item:{c}")
     if dataset.kg:

@@ -1,18 +1,24 @@
 """Recommendation teacher: an R-GCN over the knowledge graph and a context encoder that pools the context's linked
 entities with self-attention (as KBRD/KGSF do), plus optionally the context text (MiniLM sentence embedding),
 scored against every item, plus optionally a weighted co-mention term (`fusion_weight`: log(1 + how often each item
-was mentioned in a train dialogue with the context's items), chosen on valid after training). It outputs
-P(item | context) over the whole catalog and implements the recommender interface of the evaluation harness."""
+was mentioned in a train dialogue with the context's items)) and a weighted text-retrieval term (`retrieval_weight`:
+the cosine of the context with each item's text under a fine-tuned context encoder, gencrs.teachers.context_encoder),
+each weight chosen on valid after training. It outputs P(item | context) over the whole catalog and implements the
+recommender interface of the evaluation harness."""
 
 import json
+import shutil
 from pathlib import Path
 
 import torch
 from torch import nn
 from torch_geometric.nn import RGCNConv
 
+from gencrs.data.protocols import context_text
+from gencrs.errors import GencrsError
 from gencrs.io import atomic_dir
 from gencrs.teachers.comentions import CoMentions
+from gencrs.teachers.context_encoder import ContextRetriever
 from gencrs.teachers.kg import KnowledgeGraph
 from tokenizer_ext.embed import embed_texts
 
@@ -68,11 +74,21 @@ class RecTeacher:
 
     def __init__(self, model: RecTeacherModel, kg: KnowledgeGraph, item_ids: list[str], encoder: str | None,
                  cache_dir: str | None = None, max_nodes: int = 64, batch_size: int = 256,
-                 comentions: CoMentions | None = None, fusion_weight: float = 0.0):
+                 comentions: CoMentions | None = None, fusion_weight: float = 0.0,
+                 retriever: ContextRetriever | None = None, retrieval_weight: float = 0.0):
         self.model, self.kg, self.item_ids = model.eval(), kg, item_ids
         self.encoder, self.cache_dir, self.max_nodes, self.batch_size = encoder, cache_dir, max_nodes, batch_size
         self.comentions, self.fusion_weight = comentions, fusion_weight
+        self.retriever, self.retrieval_weight = None, retrieval_weight
         self.index = {item: n for n, item in enumerate(item_ids)}
+        if retriever is not None:
+            self.attach_retriever(retriever)
+
+    def attach_retriever(self, retriever: ContextRetriever) -> None:
+        if retriever.item_ids != self.item_ids:
+            raise GencrsError(f"context encoder {retriever.directory} was trained on another catalog than this teacher's "
+                              f"({len(retriever.item_ids)} vs {len(self.item_ids)} items, or another order)")
+        self.retriever = retriever
 
     def features(self, contexts) -> tuple[torch.Tensor, torch.Tensor | None]:
         nodes = pad_nodes([self.kg.link(context_text(c, turns=None), c.items) for c in contexts], self.max_nodes)
@@ -91,6 +107,8 @@ class RecTeacher:
             logits = self.model(nodes, text)
             if self.fusion_weight and self.comentions:
                 logits = logits + self.fusion_weight * self.comention_term(batch)
+            if self.retrieval_weight and self.retriever:
+                logits = logits + self.retrieval_weight * self.retriever.similarities(batch)
             out.append(logits.softmax(-1))
         return torch.cat(out) if out else torch.zeros(0, len(self.item_ids))
 
@@ -124,9 +142,12 @@ class RecTeacher:
                         "sources": self.kg.sources}, tmp / "kg.pt")
             if self.comentions is not None:
                 self.comentions.save(tmp / "comentions.json")
+            if self.retriever is not None and self.retrieval_weight:
+                shutil.copytree(self.retriever.directory, tmp / "context_encoder")  # the teacher stays self-contained
             (tmp / "teacher.json").write_text(json.dumps({"kind": "rec_teacher", "config": config, "item_ids": self.item_ids,
                                                           "encoder": self.encoder, "max_nodes": self.max_nodes,
-                                                          "fusion_weight": self.fusion_weight}, indent=1))
+                                                          "fusion_weight": self.fusion_weight,
+                                                          "retrieval_weight": self.retrieval_weight}, indent=1))
 
     @classmethod
     def load(cls, directory, cache_dir: str | None = None) -> "RecTeacher":
@@ -139,11 +160,7 @@ class RecTeacher:
                                 384 if meta["encoder"] else 0, cfg["dropout"])
         model.load_state_dict(torch.load(directory / "model.pt", weights_only=True))
         comentions = CoMentions.load(directory / "comentions.json") if (directory / "comentions.json").exists() else None
+        retriever = ContextRetriever.load(directory / "context_encoder") if (directory / "context_encoder").is_dir() else None
         return cls(model, kg, meta["item_ids"], meta["encoder"], cache_dir or cfg.get("cache_dir"), meta["max_nodes"],
-                   comentions=comentions, fusion_weight=meta.get("fusion_weight", 0.0))
-
-
-def context_text(context, turns: int | None = 3) -> str:
-    """The text a context is read from: its last `turns` messages (all when None), role-prefixed."""
-    messages = context.messages if turns is None else context.messages[-turns:]
-    return " ".join(f"{m['role']}: {m['content']}" for m in messages)
+                   comentions=comentions, fusion_weight=meta.get("fusion_weight", 0.0),
+                   retriever=retriever, retrieval_weight=meta.get("retrieval_weight", 0.0))

@@ -5,7 +5,7 @@ import json
 import logging
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -15,8 +15,10 @@ from gencrs import metrics as M
 from gencrs.data import load_dataset
 from gencrs.data.paths import resolve_data_dir
 from gencrs.data.protocols import build_instances, contexts_of
+from gencrs.errors import GencrsError
 from gencrs.io import atomic_write_json
 from gencrs.teachers.comentions import CoMentions
+from gencrs.teachers.context_encoder import ContextRetriever
 from gencrs.teachers.kg import build_kg
 from gencrs.teachers.rec import RecTeacher, RecTeacherModel
 from tokenizer_ext.embed import DEFAULT_ENCODER
@@ -42,6 +44,9 @@ class RecTeacherConfig:
     select_protocol: str = "recommender"  # validation protocol for model selection
     select_metric: str = "recall@10"
     fusion_weights: list[float] = field(default_factory=list)  # co-mention term weights tried on valid after training
+    context_encoder: str | None = None  # a trained context encoder (recipes/train_context_encoder.py OUT/encoder)
+    retrieval_weights: list[float] = field(default_factory=list)  # its text-retrieval term's weights tried on valid
+    approximate_train: bool = False  # also learn from the dataset's approximate train dialogues (redial_mentions)
     epochs: int = 20
     patience: int = 4
     batch_size: int = 512
@@ -55,6 +60,8 @@ def train_rec_teacher(cfg: RecTeacherConfig) -> dict:
     random.seed(cfg.seed)
     out = Path(cfg.out)
     dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, seed=cfg.seed)
+    if cfg.approximate_train and not dataset.approximate_train:
+        raise GencrsError(f"approximate_train: dataset {dataset.name} has no approximate train dialogues (redial_mentions has)")
     kg = build_kg(dataset, resolve_data_dir(cfg.data_dir), min_relation_edges=cfg.min_relation_edges)
     log.info("graph: %d nodes, %d edges, %d relations (%s)", kg.num_nodes, kg.edge_index.shape[1], kg.num_relations, ", ".join(kg.sources))
     item_ids = list(dataset.catalog)
@@ -62,6 +69,8 @@ def train_rec_teacher(cfg: RecTeacherConfig) -> dict:
     model = RecTeacherModel(kg, item_ids, cfg.dim, cfg.num_bases, cfg.layers, 384 if cfg.use_text else 0, cfg.dropout)
     teacher = RecTeacher(model, kg, item_ids, cfg.encoder if cfg.use_text else None, cfg.cache_dir, cfg.max_nodes)
     train = build_instances(dataset, "train", cfg.train_protocol)
+    if cfg.approximate_train:
+        train += build_instances(replace(dataset, splits={"train": dataset.approximate_train}), "train", cfg.train_protocol)
     valid = build_instances(dataset, "valid", cfg.select_protocol)
     valid_contexts = contexts_of(valid)
 
@@ -110,9 +119,10 @@ def train_rec_teacher(cfg: RecTeacherConfig) -> dict:
         _atomic_torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state}, checkpoint)
     model.load_state_dict(best_state)
     fusion = choose_fusion_weight(teacher, dataset, cfg, valid, valid_contexts) if cfg.fusion_weights else {}
+    retrieval = choose_retrieval_weight(teacher, cfg, valid, valid_contexts) if cfg.context_encoder else {}
     teacher.save(out / "teacher", asdict(cfg))
     summary = {"best_epoch": state["best_epoch"], f"valid_{cfg.select_metric}": state["best"], "history": state["history"],
-               "fusion": fusion,
+               "fusion": fusion, "retrieval": retrieval,
                "graph": {"nodes": kg.num_nodes, "edges": int(kg.edge_index.shape[1]), "relations": kg.num_relations, "sources": kg.sources},
                "seconds": round(time.monotonic() - start, 1)}
     atomic_write_json(out / "summary.json", summary)
@@ -122,17 +132,30 @@ def train_rec_teacher(cfg: RecTeacherConfig) -> dict:
 def choose_fusion_weight(teacher: RecTeacher, dataset, cfg: RecTeacherConfig, valid, valid_contexts) -> dict:
     """Adds the train co-mentions to the trained teacher and keeps the weight of their term (0 included: no term) with
     the best valid `select_metric`. Returns {weight: valid metrics}."""
-    teacher.comentions = CoMentions.count(dataset.splits["train"])
+    teacher.comentions = CoMentions.count(dataset.train_mentions())
+    return _choose(teacher, "fusion_weight", cfg.fusion_weights, cfg.select_metric, valid, valid_contexts)
+
+
+def choose_retrieval_weight(teacher: RecTeacher, cfg: RecTeacherConfig, valid, valid_contexts) -> dict:
+    """Adds the context encoder's text-retrieval term (after the co-mention term's weight is chosen) and keeps its
+    weight (0 included) with the best valid `select_metric`."""
+    if not cfg.retrieval_weights:
+        raise GencrsError("context_encoder is set but retrieval_weights is empty: list the weights to try on valid")
+    teacher.attach_retriever(ContextRetriever.load(cfg.context_encoder))
+    return _choose(teacher, "retrieval_weight", cfg.retrieval_weights, cfg.select_metric, valid, valid_contexts)
+
+
+def _choose(teacher: RecTeacher, attribute: str, weights: list[float], metric: str, valid, valid_contexts) -> dict:
     tried = {}
-    for weight in dict.fromkeys([0.0, *cfg.fusion_weights]):
-        teacher.fusion_weight = weight
+    for weight in dict.fromkeys([0.0, *weights]):
+        setattr(teacher, attribute, weight)
         rankings = dict(zip((c.key for c in valid_contexts), teacher.rank(valid_contexts, 50)))
         scores = M.ranking_metrics([rankings[i.context.key] for i in valid], [i.label for i in valid])
         tried[weight] = {k: scores[k] for k in ("recall@1", "recall@10", "recall@50")}
-        log.info("fusion weight %g: %s", weight, json.dumps(tried[weight]))
-    teacher.fusion_weight = max(tried, key=lambda w: tried[w][cfg.select_metric])
-    log.info("fusion weight chosen on valid: %g", teacher.fusion_weight)
-    return {"chosen": teacher.fusion_weight, "tried": {str(w): m for w, m in tried.items()}}
+        log.info("%s %g: %s", attribute, weight, json.dumps(tried[weight]))
+    setattr(teacher, attribute, max(tried, key=lambda w: tried[w][metric]))
+    log.info("%s chosen on valid: %g", attribute, getattr(teacher, attribute))
+    return {"chosen": getattr(teacher, attribute), "tried": {str(w): m for w, m in tried.items()}}
 
 
 def _atomic_torch_save(obj, path: Path) -> None:

@@ -55,7 +55,7 @@ def test_comention_fusion_is_chosen_on_valid_and_saved_with_the_teacher(trained,
     teacher.fusion_weight = 2.0
     teacher.save(tmp_path / "teacher", {"dim": 64, "num_bases": 8, "layers": 1, "dropout": 0.1})
     loaded = RecTeacher.load(tmp_path / "teacher", cache_dir=teacher.cache_dir)
-    assert loaded.fusion_weight == 2.0 and loaded.comentions.pairs == CoMentions.count(synthetic.splits["train"]).pairs
+    assert loaded.fusion_weight == 2.0 and loaded.comentions.pairs == CoMentions.count(synthetic.train_mentions()).pairs
     fused = loaded.item_probs(contexts).log()
     loaded.fusion_weight = 0.0
     plain = loaded.item_probs(contexts).log()
@@ -65,12 +65,52 @@ def test_comention_fusion_is_chosen_on_valid_and_saved_with_the_teacher(trained,
 
 
 def test_comention_scores_hand_computed():
-    from gencrs.data.schema import Dialogue, Turn
     from gencrs.teachers.comentions import CoMentions
 
-    dialogues = [Dialogue("d1", [Turn("user", "", ["a", "b"]), Turn("assistant", "", ["c"])]),
-                 Dialogue("d2", [Turn("user", "", ["a", "c"])])]
-    comentions = CoMentions.count(dialogues)
+    comentions = CoMentions.count([["a", "b", "c", "a"], ["a", "c"]])  # a dialogue's repeats count once
     assert comentions.pairs["a"] == {"b": 1, "c": 2}
     # context [a, b]: b is the last mention (weight 1), a the one before (1/2)
     assert comentions.scores(["a", "b"]) == {"a": 1.0, "c": 1 + 2 / 2, "b": 1 / 2}
+
+
+def test_approximate_train_on_a_dataset_without_such_dialogues_is_an_error(tmp_path):
+    from gencrs.errors import GencrsError
+
+    with pytest.raises(GencrsError, match="approximate_train: dataset synthetic has no approximate train dialogues"):
+        train_rec_teacher(RecTeacherConfig(out=str(tmp_path / "rec"), approximate_train=True))
+    assert not (tmp_path / "rec").exists()
+
+
+def test_retrieval_term_is_chosen_on_valid_and_the_encoder_travels_with_the_teacher(trained, synthetic, tmp_path):
+    """The context encoder's cosine term gets the weight with the best valid Recall@10; the saved teacher holds a copy
+    of the encoder (the original may go) and P(item | context) moves by exactly weight x cosine. The encoder here is
+    MiniLM's untrained weights in the encoder-directory layout: the plumbing, not the training, is under test."""
+    import json
+    import shutil
+
+    from sentence_transformers import SentenceTransformer
+
+    from gencrs.teachers.rec_train import choose_retrieval_weight
+    from tokenizer_ext.embed import DEFAULT_ENCODER, encoder_path
+
+    teacher, _, _ = trained
+    encoder = tmp_path / "encoder"
+    SentenceTransformer(encoder_path(DEFAULT_ENCODER), device="cpu").save(str(encoder))
+    (encoder / "context_encoder.json").write_text(json.dumps(
+        {"context_turns": 3, "items": {i: item.text for i, item in synthetic.catalog.items()}}))
+    valid = build_instances(synthetic, "valid", "recommender")
+    cfg = RecTeacherConfig(context_encoder=str(encoder), retrieval_weights=[5.0, 20.0])
+    retrieval = choose_retrieval_weight(teacher, cfg, valid, contexts_of(valid))
+    assert set(retrieval["tried"]) == {"0.0", "5.0", "20.0"} and teacher.retrieval_weight == retrieval["chosen"]
+    assert retrieval["tried"][str(retrieval["chosen"])]["recall@10"] == max(m["recall@10"] for m in retrieval["tried"].values())
+    teacher.retrieval_weight, teacher.fusion_weight = 5.0, 0.0
+    teacher.save(tmp_path / "teacher", {"dim": 64, "num_bases": 8, "layers": 1, "dropout": 0.1})
+    shutil.rmtree(encoder)
+    loaded = RecTeacher.load(tmp_path / "teacher", cache_dir=teacher.cache_dir)
+    assert loaded.retrieval_weight == 5.0 and loaded.retriever.directory == tmp_path / "teacher" / "context_encoder"
+    contexts = contexts_of(build_instances(synthetic, "test", "recommender"))[:4]
+    fused = loaded.item_probs(contexts).log()
+    loaded.retrieval_weight = 0.0
+    shift = fused - loaded.item_probs(contexts).log() - 5.0 * loaded.retriever.similarities(contexts)
+    torch.testing.assert_close(shift - shift[:, :1], torch.zeros_like(shift), atol=1e-3, rtol=0)
+    teacher.retrieval_weight, teacher.retriever = 0.0, None
