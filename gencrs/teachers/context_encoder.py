@@ -133,9 +133,14 @@ class ContextRetriever:
         return self.encode([context_text(c, self.context_turns) for c in contexts]) @ self.item_vectors.T
 
     def rank(self, contexts, k: int) -> list[list[str]]:
-        rankings = []
-        for row, context in zip(self.similarities(contexts), contexts):
-            banned = set(context.exclude)
-            order = row.topk(min(len(self.item_ids), k + len(banned))).indices.tolist()
-            rankings.append([self.item_ids[n] for n in order if self.item_ids[n] not in banned][:k])
-        return rankings
+        return top_items(self.similarities(contexts), contexts, self.item_ids, k)
+
+
+def top_items(scores: torch.Tensor, contexts, item_ids: list[str], k: int) -> list[list[str]]:
+    """Each context's k best-scored items (`scores`: (len(contexts), len(item_ids))), its excluded items left out."""
+    rankings = []
+    for row, context in zip(scores, contexts):
+        banned = set(context.exclude)
+        order = row.topk(min(len(item_ids), k + len(banned))).indices.tolist()
+        rankings.append([item_ids[n] for n in order if item_ids[n] not in banned][:k])
+    return rankings

@@ -18,7 +18,7 @@ from gencrs.data.protocols import context_text
 from gencrs.errors import GencrsError
 from gencrs.io import atomic_dir
 from gencrs.teachers.comentions import CoMentions
-from gencrs.teachers.context_encoder import ContextRetriever
+from gencrs.teachers.context_encoder import ContextRetriever, top_items
 from gencrs.teachers.kg import KnowledgeGraph
 from tokenizer_ext.embed import embed_texts
 
@@ -121,13 +121,7 @@ class RecTeacher:
         return term
 
     def rank(self, contexts, k: int) -> list[list[str]]:
-        probs = self.item_probs(contexts)
-        rankings = []
-        for row, context in zip(probs, contexts):
-            banned = set(context.exclude)
-            order = row.topk(min(len(self.item_ids), k + len(banned))).indices.tolist()
-            rankings.append([self.item_ids[i] for i in order if self.item_ids[i] not in banned][:k])
-        return rankings
+        return top_items(self.item_probs(contexts), contexts, self.item_ids, k)
 
     def prepare(self, contexts) -> None:
         """Embed the text of many contexts in one pass (item_probs then finds them in the embedding cache)."""
