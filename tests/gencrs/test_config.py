@@ -37,6 +37,7 @@ def _recipe_config_classes() -> dict:
     import importlib.util
     from pathlib import Path
 
+    from gencrs.teachers.context_encoder import ContextEncoderConfig
     from gencrs.teachers.rec_train import RecTeacherConfig
     from gencrs.tiny_base import TinyBaseConfig
     from gencrs.training.sft import SFTRunConfig
@@ -45,7 +46,7 @@ def _recipe_config_classes() -> dict:
     recipe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(recipe)
     return {"sft_conkd": recipe.SFTConKDRecipeConfig, "dialogue_teacher": SFTRunConfig,
-            "rec_teacher": RecTeacherConfig, "tiny_base": TinyBaseConfig}
+            "rec_teacher": RecTeacherConfig, "tiny_base": TinyBaseConfig, "context_encoder": ContextEncoderConfig}
 
 
 def test_shipped_configs_load_and_students_fit_their_teachers():
@@ -57,7 +58,8 @@ def test_shipped_configs_load_and_students_fit_their_teachers():
     classes = _recipe_config_classes()
     configs = {}
     for path in sorted((Path(__file__).parents[2] / "recipes" / "configs").glob("*.yaml")):
-        kind = next(k for k in classes if path.stem.startswith(k))
+        kind = next((k for k in classes if path.stem.startswith(k)), None)
+        assert kind, f"{path.name}: no recipe config class for this name; add its prefix to _recipe_config_classes"
         configs[path.stem] = load_config(classes[kind], ["--config", str(path)])
     assert {"sft_conkd_redial_8b_qlora", "dialogue_teacher_redial_8b", "sft_conkd_inspired_8b_qlora"} <= configs.keys()
     teachers = {f"{c.out}/adapter": c for name, c in configs.items() if name.startswith("dialogue_teacher")}
