@@ -3,13 +3,15 @@
     python -m eval run model=DIR|baseline:popularity dataset=redial split=test protocol=unicrs [generate=true ...]
     python -m eval compare run_a=RUN_A run_b=RUN_B [k=1] [labels=all|new|repeated]   (exact McNemar on Recall@k hits)
     python -m eval compare run_a=RUN_A run_b=RUN_B turns=true [k=1]   (on generated turns: a target among the first k named)
+    python -m eval seeds runs=[RUN_SEED0,RUN_SEED1,RUN_SEED2]   (mean and standard deviation of every metric over seeds)
 """
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from eval.compare import compare, compare_turns
 from eval.run import EvalConfig, evaluate
+from eval.seeds import summarize_seeds
 from gencrs.cli import run_commands
 from gencrs.errors import GencrsError
 
@@ -31,9 +33,15 @@ def compare_runs(cfg: CompareConfig) -> dict:
     return compare(cfg.run_a, cfg.run_b, cfg.k, cfg.labels or "all")
 
 
+@dataclass
+class SeedsConfig:
+    runs: list[str] = field(default_factory=list)  # `eval run` output directories of one configuration, one per seed
+
+
 COMMANDS = {
     "run": (EvalConfig, evaluate, "rank (and with generate=true generate) on a split; write metrics, predictions, report"),
     "compare": (CompareConfig, compare_runs, "paired comparison of two runs' Recall@k or turn hits (exact McNemar test)"),
+    "seeds": (SeedsConfig, lambda cfg: summarize_seeds(cfg.runs), "mean and standard deviation of runs over seeds"),
 }
 
 
