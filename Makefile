@@ -13,7 +13,7 @@ export GENCRS_DATA_DIR
 
 SMOLLM2_BASE := runs/smollm2_135m_instruct
 
-.PHONY: setup demo redial test test-all clean-venv
+.PHONY: setup demo redial inspired test test-all clean-venv
 
 setup: $(STAMP)
 
@@ -67,6 +67,34 @@ $(REDIAL_DIALOGUE_TEACHER)/summary.json: | $(REDIAL_BASE)/gencrs_tiny_base.json 
 
 $(REDIAL_STUDENT)/summary.md: | $(REDIAL_DIALOGUE_TEACHER)/summary.json $(REDIAL_REC_TEACHER)/summary.json
 	$(BIN)/python recipes/sft_conkd.py --config recipes/configs/sft_conkd_redial_tiny.yaml out=$(REDIAL_STUDENT)
+
+# The INSPIRED CPU-scale chain, the ReDial chain's settings: tiny base, semantic IDs (3 x 64), the context encoder and
+# the rec teacher with both fusion terms, the dialogue teacher, then the ConKD student and its evaluation on valid.
+INSPIRED_BASE := $(call config_value,tiny_base_inspired,out)
+INSPIRED_CODES := $(call config_value,dialogue_teacher_inspired,semantic_ids)
+INSPIRED_CONTEXT_ENCODER := $(call config_value,context_encoder_inspired,out)
+INSPIRED_REC_TEACHER := $(call config_value,rec_teacher_inspired_text,out)
+INSPIRED_DIALOGUE_TEACHER := $(call config_value,dialogue_teacher_inspired,out)
+INSPIRED_STUDENT ?= $(call config_value,sft_conkd_inspired_tiny,out)
+inspired: setup $(INSPIRED_STUDENT)/summary.md
+
+$(INSPIRED_BASE)/gencrs_tiny_base.json:
+	$(BIN)/python recipes/make_tiny_base.py --config recipes/configs/tiny_base_inspired.yaml
+
+$(INSPIRED_CODES)/codes.json:
+	$(BIN)/python recipes/build_semantic_ids.py dataset=inspired levels=3 codes_per_level=64 out=$(INSPIRED_CODES)
+
+$(INSPIRED_CONTEXT_ENCODER)/summary.json:
+	$(BIN)/python recipes/train_context_encoder.py --config recipes/configs/context_encoder_inspired.yaml
+
+$(INSPIRED_REC_TEACHER)/summary.json: | $(INSPIRED_CONTEXT_ENCODER)/summary.json
+	$(BIN)/python recipes/train_rec_teacher.py --config recipes/configs/rec_teacher_inspired_text.yaml
+
+$(INSPIRED_DIALOGUE_TEACHER)/summary.json: | $(INSPIRED_BASE)/gencrs_tiny_base.json $(INSPIRED_CODES)/codes.json
+	$(BIN)/python recipes/train_dialogue_teacher.py --config recipes/configs/dialogue_teacher_inspired.yaml
+
+$(INSPIRED_STUDENT)/summary.md: | $(INSPIRED_DIALOGUE_TEACHER)/summary.json $(INSPIRED_REC_TEACHER)/summary.json
+	$(BIN)/python recipes/sft_conkd.py --config recipes/configs/sft_conkd_inspired_tiny.yaml out=$(INSPIRED_STUDENT)
 
 test: setup
 	$(BIN)/python -m pytest
