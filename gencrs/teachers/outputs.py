@@ -12,6 +12,7 @@ Both can be computed online in the training step or cached on disk (float16 top-
 """
 
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,19 +204,41 @@ class OnlineTeachers:
         return [{**d, "rec": r} for d, r in zip(dialogue, rec)]
 
 
-def compute_teacher_outputs(teachers: OnlineTeachers, batch_size: int = 16) -> tuple[list[str], list[dict]]:
+def compute_teacher_outputs(teachers: OnlineTeachers, batch_size: int = 16, partial: Path | None = None,
+                            fingerprint: str = "", shard_batches: int = 100) -> tuple[list[str], list[dict]]:
     """Both teachers' outputs for every one of `teachers.records`, in batches; keys and per-record rows (on the host)
-    as TeacherCache stores them."""
+    as TeacherCache stores them. With `partial`, every `shard_batches` batches are written there as a shard (a
+    TeacherCache of their rows, under `fingerprint`), and shards already there with the same fingerprint and records
+    are read instead of computed: a killed build resumes at its last shard."""
     from tqdm.auto import tqdm
 
     records = teachers.records
-    teachers.rec.prepare([teachers.context(i) for i in range(len(records))])  # embed all context texts in one pass
-    rows = []
-    for first in tqdm(range(0, len(records), batch_size), desc="teacher outputs", unit="batch"):
-        indices = list(range(first, min(first + batch_size, len(records))))
-        enc, labels = encode_records(teachers.tokenizer, [records[i] for i in indices])
-        rows += [{k: v.cpu() for k, v in row.items()} for row in teachers.rows(indices, enc, labels)]
-    return [r["key"] for r in records], rows
+    keys = [r["key"] for r in records]
+    shard_size = batch_size * shard_batches
+    rows, prepared = [], False
+    progress = tqdm(total=len(records), desc="teacher outputs", unit="record")
+    for start in range(0, len(records), shard_size):
+        end = min(start + shard_size, len(records))
+        shard = TeacherCache(partial / f"{start:07d}") if partial else None
+        shard_fingerprint = f"{fingerprint} records {start}-{end}"
+        if shard and shard.fingerprint() == shard_fingerprint:
+            rows += [shard.read()[key] for key in keys[start:end]]
+            progress.update(end - start)
+            continue
+        if not prepared:  # embed all context texts in one pass
+            teachers.rec.prepare([teachers.context(i) for i in range(len(records))])
+            prepared = True
+        shard_rows = []
+        for first in range(start, end, batch_size):
+            indices = list(range(first, min(first + batch_size, end)))
+            enc, labels = encode_records(teachers.tokenizer, [records[i] for i in indices])
+            shard_rows += [{k: v.cpu() for k, v in row.items()} for row in teachers.rows(indices, enc, labels)]
+            progress.update(len(indices))
+        if shard:
+            shard.write(keys[start:end], shard_rows, shard_fingerprint)
+        rows += shard_rows
+    progress.close()
+    return keys, rows
 
 
 @dataclass
@@ -254,8 +277,10 @@ def ensure_teacher_cache(settings: TeacherSettings, directory: str | Path, examp
     log.info("building the teacher cache %s from %s and %s", directory, settings.dialogue_teacher, settings.rec_teacher)
     teachers = load_online_teachers(settings, examples, records, tokenizer, codebook)
     start = time.perf_counter()
-    keys, rows = compute_teacher_outputs(teachers, batch_size)
+    partial = Path(directory) / "partial"
+    keys, rows = compute_teacher_outputs(teachers, batch_size, partial, expected)
     seconds = time.perf_counter() - start
     stats = cache.write(keys, rows, expected)
+    shutil.rmtree(partial, ignore_errors=True)
     log.info("teacher cache: %d examples, %.0f bytes per example", stats["examples"], stats["bytes_per_example"])
     return {**stats, "built": True, "compute_seconds": seconds}

@@ -82,3 +82,38 @@ def test_excluding_context_items_changes_only_examples_with_context_items(teache
         else:
             assert torch.equal(with_exclusion["rec"], without["rec"])
     assert changed > 0
+
+
+def test_a_killed_build_resumes_from_its_shards(teachers, tmp_path):
+    model, tokenizer, rec, codebook, examples, records = teachers
+    online = OnlineTeachers(records, examples, model, rec, tokenizer, codebook, top_k=16)
+    keys, uninterrupted = compute_teacher_outputs(online, batch_size=8)
+
+    class Killed(Exception):
+        pass
+
+    computed = []
+
+    def rows(indices, enc, labels):  # the build is killed in its third shard, after the first two were written
+        computed.extend(indices)
+        if indices[0] >= 16:
+            raise Killed
+        return OnlineTeachers.rows(online, indices, enc, labels)
+
+    online.rows = rows
+    with pytest.raises(Killed):
+        compute_teacher_outputs(online, batch_size=8, partial=tmp_path, fingerprint="f", shard_batches=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0000000", "0000008"]
+    computed.clear()
+    online.rows = lambda indices, enc, labels: computed.extend(indices) or OnlineTeachers.rows(online, indices, enc, labels)
+    resumed_keys, resumed = compute_teacher_outputs(online, batch_size=8, partial=tmp_path, fingerprint="f",
+                                                    shard_batches=1)
+    assert computed == list(range(16, 24))  # the two written shards were read, not computed again
+    assert resumed_keys == keys
+    for before, after in zip(uninterrupted, resumed):
+        torch.testing.assert_close(after["mass"], before["mass"], atol=1e-3, rtol=1e-3)
+        torch.testing.assert_close(after["rec"], before["rec"], atol=1e-3, rtol=1e-3)
+        assert torch.equal(after["topk_ids"], before["topk_ids"])
+    computed.clear()  # another fingerprint (other teachers or settings) reads nothing back
+    compute_teacher_outputs(online, batch_size=8, partial=tmp_path, fingerprint="g", shard_batches=1)
+    assert computed == list(range(24))

@@ -201,6 +201,7 @@ def test_teacher_cache_is_rebuilt_when_a_teacher_changes(student_values, tmp_pat
     values = student_values(tmp_path / "a", max_steps=1, teacher_cache=str(tmp_path / "cache"))
     train_student(StudentRunConfig(**values))
     first = TeacherCache(tmp_path / "cache").fingerprint()
+    assert not (tmp_path / "cache" / "partial").exists()  # a finished build leaves no resume shards behind
     train_student(StudentRunConfig(**{**values, "out": str(tmp_path / "b")}))
     assert TeacherCache(tmp_path / "cache").fingerprint() == first  # same teachers: reused
     train_student(StudentRunConfig(**{**values, "out": str(tmp_path / "c"), "top_k": 4}))
