@@ -222,7 +222,8 @@ def compute_teacher_outputs(teachers: OnlineTeachers, batch_size: int = 16, part
         shard = TeacherCache(partial / f"{start:07d}") if partial else None
         shard_fingerprint = f"{fingerprint} records {start}-{end}"
         if shard and shard.fingerprint() == shard_fingerprint:
-            rows += [shard.read()[key] for key in keys[start:end]]
+            read = shard.read()
+            rows += [read[key] for key in keys[start:end]]
             progress.update(end - start)
             continue
         if not prepared:  # embed all context texts in one pass
