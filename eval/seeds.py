@@ -1,6 +1,6 @@
 """Mean and sample standard deviation of one configuration's evaluation runs over seeds: the numbers a table row gives.
 
-    python -m eval seeds runs=runs/eval/A_seed0,runs/eval/A_seed1,runs/eval/A_seed2
+    python -m eval seeds runs=[runs/eval/A_seed0,runs/eval/A_seed1,runs/eval/A_seed2]
 
 Every run must have evaluated the same dataset, split, protocol and limit (as `compare` requires). Each metric of
 `metrics.json` that is a number in every run is summarized: the top-level ones (Recall/NDCG/MRR@k, SR, RDL, ...) and,
@@ -25,13 +25,15 @@ def read_metrics(run: str) -> tuple[dict, dict]:
     return json.loads(config_path.read_text()), json.loads(metrics_path.read_text())
 
 
+def numbers(fields: dict) -> dict[str, float]:
+    return {k: v for k, v in fields.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
 def numeric(metrics: dict) -> dict[str, float]:
-    values = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    values = numbers(metrics)
     for count in ("seconds", "contexts", "instances", "user_centric_dialogues"):  # sizes and times, not metrics
         values.pop(count, None)
-    values |= {f"generation.{k}": v for k, v in metrics.get("generation", {}).items()
-               if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    return values
+    return values | {f"generation.{k}": v for k, v in numbers(metrics.get("generation", {})).items()}
 
 
 def summarize_seeds(runs: list[str]) -> dict:
