@@ -37,64 +37,49 @@ demo: setup
 	$(BIN)/accelerate launch --cpu --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no \
 		recipes/sft_conkd.py
 
-# The ReDial CPU-scale chain of docs/training.md ("ReDial at CPU scale"): tiny base, semantic IDs, rec teacher, dialogue
-# teacher, then the ConKD student with its config's defaults (building the teacher cache) and its end-of-run
-# evaluation. A part runs only when its output is missing (order-only prerequisites: a rebuilt part does not retrain
-# the parts after it), and a killed part resumes from its checkpoints. 150 minutes on 2 CPU cores from an empty runs/:
-# 75 the dialogue teacher, 64 the student.
-# The paths come from the configs, so editing a config's path moves the target with it.
+# The CPU-scale chains of docs/training.md ("ReDial at CPU scale", "INSPIRED at CPU scale"), one template over each
+# chain's configs: tiny base and semantic IDs -> dialogue teacher; context encoder -> rec teacher (graph, text and both
+# fusion terms); then the ConKD student with its config's defaults (building the teacher cache) and its end-of-run
+# evaluation on valid. A part runs only when its output is missing (order-only prerequisites: a rebuilt part does not
+# retrain the parts after it), and a killed part resumes from its checkpoints or shards. Paths come from the configs,
+# so editing a config's `out` moves the target with it.
+# Measured on 2 CPU cores, stage by stage (docs/experiments.md), not yet as one run from an empty runs/: `make redial`
+# about 4 hours (tiny base 2 min, semantic IDs 2, dialogue teacher 75, context encoder 63, rec teacher 24, student:
+# teacher cache 22 and training STUDENT_MIN); `make inspired` not yet run.
 config_value = $(shell sed -n 's/^$(2): *\([^ ]*\).*/\1/p' recipes/configs/$(1).yaml)
-REDIAL_BASE := $(call config_value,dialogue_teacher_redial,base_model)
-REDIAL_CODES := $(call config_value,dialogue_teacher_redial,semantic_ids)
-REDIAL_REC_TEACHER := $(call config_value,rec_teacher_redial,out)
-REDIAL_DIALOGUE_TEACHER := $(call config_value,dialogue_teacher_redial,out)
-REDIAL_STUDENT ?= $(call config_value,sft_conkd_redial_tiny,out)
-redial: setup $(REDIAL_STUDENT)/summary.md
 
-# A step budget, not a time budget: the base gets the same training on any machine.
-$(REDIAL_BASE)/gencrs_tiny_base.json:
-	$(BIN)/python recipes/make_tiny_base.py dataset=redial out=$(REDIAL_BASE) vocab_size=8000 \
-		pretrain_max_steps=100 pretrain_minutes=30
+# $(1) chain; its configs: $(2) tiny base, $(3) semantic IDs, $(4) context encoder, $(5) rec teacher,
+# $(6) dialogue teacher, $(7) student
+define chain
+$(1)_BASE := $$(call config_value,$(2),out)
+$(1)_CODES := $$(call config_value,$(3),out)
+$(1)_CONTEXT_ENCODER := $$(call config_value,$(4),out)
+$(1)_REC_TEACHER := $$(call config_value,$(5),out)
+$(1)_DIALOGUE_TEACHER := $$(call config_value,$(6),out)
+$(1)_STUDENT ?= $$(call config_value,$(7),out)
+$(1): setup $$($(1)_STUDENT)/summary.md
 
-$(REDIAL_CODES)/codes.json:
-	$(BIN)/python recipes/build_semantic_ids.py dataset=redial levels=3 codes_per_level=256 out=$(REDIAL_CODES)
+$$($(1)_BASE)/gencrs_tiny_base.json:
+	$$(BIN)/python recipes/make_tiny_base.py --config recipes/configs/$(2).yaml
 
-$(REDIAL_REC_TEACHER)/summary.json:
-	$(BIN)/python recipes/train_rec_teacher.py --config recipes/configs/rec_teacher_redial.yaml
+$$($(1)_CODES)/codes.json:
+	$$(BIN)/python recipes/build_semantic_ids.py --config recipes/configs/$(3).yaml
 
-$(REDIAL_DIALOGUE_TEACHER)/summary.json: | $(REDIAL_BASE)/gencrs_tiny_base.json $(REDIAL_CODES)/codes.json
-	$(BIN)/python recipes/train_dialogue_teacher.py --config recipes/configs/dialogue_teacher_redial.yaml
+$$($(1)_CONTEXT_ENCODER)/summary.json:
+	$$(BIN)/python recipes/train_context_encoder.py --config recipes/configs/$(4).yaml
 
-$(REDIAL_STUDENT)/summary.md: | $(REDIAL_DIALOGUE_TEACHER)/summary.json $(REDIAL_REC_TEACHER)/summary.json
-	$(BIN)/python recipes/sft_conkd.py --config recipes/configs/sft_conkd_redial_tiny.yaml out=$(REDIAL_STUDENT)
+$$($(1)_REC_TEACHER)/summary.json: | $$($(1)_CONTEXT_ENCODER)/summary.json
+	$$(BIN)/python recipes/train_rec_teacher.py --config recipes/configs/$(5).yaml
 
-# The INSPIRED CPU-scale chain, the ReDial chain's settings: tiny base, semantic IDs (3 x 64), the context encoder and
-# the rec teacher with both fusion terms, the dialogue teacher, then the ConKD student and its evaluation on valid.
-INSPIRED_BASE := $(call config_value,tiny_base_inspired,out)
-INSPIRED_CODES := $(call config_value,dialogue_teacher_inspired,semantic_ids)
-INSPIRED_CONTEXT_ENCODER := $(call config_value,context_encoder_inspired,out)
-INSPIRED_REC_TEACHER := $(call config_value,rec_teacher_inspired_text,out)
-INSPIRED_DIALOGUE_TEACHER := $(call config_value,dialogue_teacher_inspired,out)
-INSPIRED_STUDENT ?= $(call config_value,sft_conkd_inspired_tiny,out)
-inspired: setup $(INSPIRED_STUDENT)/summary.md
+$$($(1)_DIALOGUE_TEACHER)/summary.json: | $$($(1)_BASE)/gencrs_tiny_base.json $$($(1)_CODES)/codes.json
+	$$(BIN)/python recipes/train_dialogue_teacher.py --config recipes/configs/$(6).yaml
 
-$(INSPIRED_BASE)/gencrs_tiny_base.json:
-	$(BIN)/python recipes/make_tiny_base.py --config recipes/configs/tiny_base_inspired.yaml
+$$($(1)_STUDENT)/summary.md: | $$($(1)_DIALOGUE_TEACHER)/summary.json $$($(1)_REC_TEACHER)/summary.json
+	$$(BIN)/python recipes/sft_conkd.py --config recipes/configs/$(7).yaml out=$$($(1)_STUDENT)
+endef
 
-$(INSPIRED_CODES)/codes.json:
-	$(BIN)/python recipes/build_semantic_ids.py dataset=inspired levels=3 codes_per_level=64 out=$(INSPIRED_CODES)
-
-$(INSPIRED_CONTEXT_ENCODER)/summary.json:
-	$(BIN)/python recipes/train_context_encoder.py --config recipes/configs/context_encoder_inspired.yaml
-
-$(INSPIRED_REC_TEACHER)/summary.json: | $(INSPIRED_CONTEXT_ENCODER)/summary.json
-	$(BIN)/python recipes/train_rec_teacher.py --config recipes/configs/rec_teacher_inspired_text.yaml
-
-$(INSPIRED_DIALOGUE_TEACHER)/summary.json: | $(INSPIRED_BASE)/gencrs_tiny_base.json $(INSPIRED_CODES)/codes.json
-	$(BIN)/python recipes/train_dialogue_teacher.py --config recipes/configs/dialogue_teacher_inspired.yaml
-
-$(INSPIRED_STUDENT)/summary.md: | $(INSPIRED_DIALOGUE_TEACHER)/summary.json $(INSPIRED_REC_TEACHER)/summary.json
-	$(BIN)/python recipes/sft_conkd.py --config recipes/configs/sft_conkd_inspired_tiny.yaml out=$(INSPIRED_STUDENT)
+$(eval $(call chain,redial,tiny_base_redial,semantic_ids_redial,context_encoder_redial,rec_teacher_redial_mentions,dialogue_teacher_redial,sft_conkd_redial_tiny))
+$(eval $(call chain,inspired,tiny_base_inspired,semantic_ids_inspired,context_encoder_inspired,rec_teacher_inspired_text,dialogue_teacher_inspired,sft_conkd_inspired_tiny))
 
 test: setup
 	$(BIN)/python -m pytest

@@ -10,8 +10,9 @@ the same batches, one process, interleaved repeats; reported as ratios to plain 
         batch_size=4 max_length=256 train_limit=64 valid_limit=4 teacher_cache=runs/bench_train_step_smollm2/teacher_cache \
         bench_steps=5 out=runs/bench_train_step_smollm2/lora
 
-A step is `trainer.training_step` (forward, loss, backward); the optimizer step is the same for all three and left out.
-Each variant's trainer is built by `build_student_trainer`, as `train_student` builds it (three copies of the model).
+A step is `trainer.training_step` (forward, loss, backward); the optimizer step is the same for all and left out.
+Each variant's trainer is built by `build_student_trainer`, as `train_student` builds it (a copy of the model each);
+`conkd_cached_checkpointing` is the cached variant with gradient checkpointing (TRL's default, the 8B runs' setting).
 Needs the run's parts (base, codes, both teachers); `python recipes/sft_conkd.py` builds them on the synthetic default.
 """
 
@@ -29,6 +30,7 @@ from gencrs.training.student import StudentRunConfig, build_student_trainer
 @dataclass
 class BenchConfig(StudentRunConfig):
     out: str = "runs/bench_train_step"
+    gradient_checkpointing: bool = False  # the variants without it; `conkd_cached_checkpointing` has it on
     teacher_cache: str | None = "runs/bench_train_step/teacher_cache"  # built here for the benchmark's records
     bench_steps: int = 10  # timed steps per variant (after one warm-up step each)
     train_limit: int | None = 256
@@ -39,12 +41,15 @@ class BenchConfig(StudentRunConfig):
 def main(cfg: BenchConfig) -> dict:
     run_cfg = StudentRunConfig(**{k: v for k, v in asdict(cfg).items() if k != "bench_steps"})
     variants = {"sft": replace(run_cfg, gamma=0.0), "conkd_cached": replace(run_cfg, teacher_outputs="cache"),
-                "conkd_online": replace(run_cfg, teacher_outputs="online")}
+                "conkd_online": replace(run_cfg, teacher_outputs="online"),
+                "conkd_cached_checkpointing": replace(run_cfg, teacher_outputs="cache", gradient_checkpointing=True)}
     trainers = {}
     for name, variant in variants.items():  # built as users build them; the same seed gives the same model
         torch.manual_seed(cfg.seed)
         trainers[name] = build_student_trainer(variant)[2]
         trainers[name].model.train()
+        if variant.gradient_checkpointing:  # Trainer.train() turns it on, and this loop does not run train()
+            trainers[name].model.gradient_checkpointing_enable()
         trainers[name].current_gradient_accumulation_steps = 1  # set by Trainer.train(), which this loop does not run
     first = trainers["sft"]
     batches = [first._prepare_inputs(b) for _, b in zip(range(cfg.bench_steps + 1), first.get_train_dataloader())]

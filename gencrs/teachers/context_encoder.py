@@ -4,8 +4,8 @@ ranked by the cosine of their text with the context.
 Training is sentence-transformers' contrastive recipe: MultipleNegativesRankingLoss, every other item of the batch a
 negative, batches without repeated items (NO_DUPLICATES). The context is read as the rec teacher reads it (its last
 turns, role-prefixed: gencrs.data.protocols.context_text); an item is its catalog text (title, year, metadata:
-Item.text). The encoder directory (OUT/encoder) holds the weights and `context_encoder.json` (the item ids and texts),
-so that `python -m eval run model=OUT/encoder` ranks without the dataset.
+Item.text). The encoder directory (OUT/encoder) holds the weights, `context_encoder.json` (the item ids and texts) and
+`item_vectors.npy` (their embeddings), so that `python -m eval run model=OUT/encoder` ranks without the dataset.
 """
 
 import json
@@ -26,6 +26,7 @@ from tokenizer_ext.embed import DEFAULT_ENCODER, encoder_path
 
 log = logging.getLogger(__name__)
 META = "context_encoder.json"
+ITEM_VECTORS = "item_vectors.npy"  # the item texts' embeddings, in META's item order
 
 
 @dataclass
@@ -91,6 +92,7 @@ def train_context_encoder(cfg: ContextEncoderConfig) -> dict:
         model.save(str(tmp))
         (tmp / META).write_text(json.dumps({"config": asdict(cfg), "context_turns": cfg.context_turns,
                                             "items": {i: item.text for i, item in dataset.catalog.items()}}))
+        ContextRetriever.load(tmp).save_item_vectors()
     valid = build_instances(dataset, "valid", cfg.select_protocol) if "valid" in dataset.splits else []
     scores = {}
     if valid:
@@ -115,7 +117,18 @@ class ContextRetriever:
         self.directory = Path(directory)
         self.model = SentenceTransformer(str(directory), device=None if torch.cuda.is_available() else "cpu")
         self.item_ids, self.context_turns, self.batch_size = item_ids, context_turns, batch_size
-        self.item_vectors = self.encode(item_texts)
+        saved = self.directory / ITEM_VECTORS
+        if saved.exists() and len(vectors := np.load(saved)) == len(item_ids):
+            self.item_vectors = torch.from_numpy(vectors)
+        else:  # an encoder saved before item vectors were: encode them (minutes on CPU for a large catalog)
+            self.item_vectors = self.encode(item_texts)
+
+    def save_item_vectors(self) -> None:
+        """Keep the item texts' embeddings in the encoder directory, so that loading it does not encode them again."""
+        tmp = self.directory / f".{ITEM_VECTORS}.tmp"
+        with open(tmp, "wb") as f:
+            np.save(f, self.item_vectors.numpy())
+        tmp.replace(self.directory / ITEM_VECTORS)
 
     @classmethod
     def load(cls, directory: str | Path) -> "ContextRetriever":

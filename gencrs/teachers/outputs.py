@@ -196,12 +196,17 @@ class OnlineTeachers:
         return Context(example.key, example.context, example.context_items, exclude)
 
     def rows(self, indices: list[int], inputs: dict, labels: torch.Tensor) -> list[dict]:
-        dialogue = online_dialogue_outputs(self.dialogue_model, inputs["input_ids"], inputs["attention_mask"], labels,
-                                           self.code_ids, self.top_k)
+        rec = self.rec_rows(indices)
+        return [{**d, "rec": r} for d, r in zip(self.dialogue_rows(inputs, labels), rec)]
+
+    def dialogue_rows(self, inputs: dict, labels: torch.Tensor) -> list[dict]:
+        return online_dialogue_outputs(self.dialogue_model, inputs["input_ids"], inputs["attention_mask"], labels,
+                                       self.code_ids, self.top_k)
+
+    def rec_rows(self, indices: list[int]) -> list[torch.Tensor]:
         contexts = [self.context(i) for i in indices]
         targets = [self.examples[self.records[i]["key"]].targets for i in indices]
-        rec = online_rec_outputs(self.rec, contexts, targets, self.codebook)
-        return [{**d, "rec": r} for d, r in zip(dialogue, rec)]
+        return online_rec_outputs(self.rec, contexts, targets, self.codebook)
 
 
 def compute_teacher_outputs(teachers: OnlineTeachers, batch_size: int = 16, partial: Path | None = None,
@@ -229,11 +234,14 @@ def compute_teacher_outputs(teachers: OnlineTeachers, batch_size: int = 16, part
         if not prepared:  # embed all context texts in one pass
             teachers.rec.prepare([teachers.context(i) for i in range(len(records))])
             prepared = True
+        rec_rows = teachers.rec_rows(list(range(start, end)))  # a whole shard at once: one graph pass
         shard_rows = []
         for first in range(start, end, batch_size):
             indices = list(range(first, min(first + batch_size, end)))
             enc, labels = encode_records(teachers.tokenizer, [records[i] for i in indices])
-            shard_rows += [{k: v.cpu() for k, v in row.items()} for row in teachers.rows(indices, enc, labels)]
+            dialogue = teachers.dialogue_rows(enc, labels)
+            shard_rows += [{**{k: v.cpu() for k, v in d.items()}, "rec": rec_rows[i - start]}
+                           for d, i in zip(dialogue, indices)]
             progress.update(len(indices))
         if shard:
             shard.write(keys[start:end], shard_rows, shard_fingerprint)

@@ -44,9 +44,11 @@ class RecTeacherModel(nn.Module):
             h = h + torch.relu(conv(self.dropout(h), self.edge_index, self.edge_type))
         return h
 
-    def forward(self, context_nodes: torch.Tensor, text: torch.Tensor | None = None) -> torch.Tensor:
-        """context_nodes: (B, N) node ids padded with -1; text: (B, text_dim). Returns item logits (B, n_items)."""
-        h = self.node_states()
+    def forward(self, context_nodes: torch.Tensor, text: torch.Tensor | None = None,
+                node_states: torch.Tensor | None = None) -> torch.Tensor:
+        """context_nodes: (B, N) node ids padded with -1; text: (B, text_dim). Returns item logits (B, n_items).
+        `node_states`: self.node_states() computed once for many batches (the graph pass is most of a batch's cost)."""
+        h = self.node_states() if node_states is None else node_states
         present = context_nodes >= 0
         entities = h[context_nodes.clamp(min=0)]  # (B, N, dim)
         weights = self.attention(entities).squeeze(-1).masked_fill(~present, float("-inf")).softmax(-1)
@@ -100,11 +102,11 @@ class RecTeacher:
     @torch.no_grad()
     def item_probs(self, contexts) -> torch.Tensor:
         """P(item | context) over the catalog, in `item_ids` order: (len(contexts), n_items)."""
-        out = []
+        out, node_states = [], self.model.node_states() if contexts else None
         for start in range(0, len(contexts), self.batch_size):
             batch = contexts[start:start + self.batch_size]
             nodes, text = self.features(batch)
-            logits = self.model(nodes, text)
+            logits = self.model(nodes, text, node_states)
             if self.fusion_weight and self.comentions:
                 logits = logits + self.fusion_weight * self.comention_term(batch)
             if self.retrieval_weight and self.retriever:

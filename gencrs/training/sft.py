@@ -73,6 +73,8 @@ class SFTRunConfig:
     item_records: int = 0  # item-alignment records per catalog item added to train (gencrs.data.records.item_records)
     valid_limit: int | None = None
     group_by_length: bool = False  # batches of similar length (less padding: ReDial turns run from 30 to 440 tokens)
+    gradient_checkpointing: bool = True  # recompute activations in backward (TRL's default): an 8B run needs the memory;
+    # the tiny CPU models do not, and train faster without it (benchmarks/train_step.py)
 
 
 def final_model_dir(cfg: SFTRunConfig) -> Path:
@@ -170,6 +172,7 @@ def training_args(cfg: SFTRunConfig, args_cls=GencrsSFTConfig) -> GencrsSFTConfi
         bf16=train_dtype == torch.bfloat16, fp16=train_dtype == torch.float16,
         dataloader_num_workers=0, remove_unused_columns=True,
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
+        gradient_checkpointing=cfg.gradient_checkpointing,
         **own)
 
 

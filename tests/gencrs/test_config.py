@@ -37,6 +37,7 @@ def _recipe_config_classes() -> dict:
     import importlib.util
     from pathlib import Path
 
+    from gencrs.semantic_ids import SemanticIdConfig
     from gencrs.teachers.context_encoder import ContextEncoderConfig
     from gencrs.teachers.rec_train import RecTeacherConfig
     from gencrs.tiny_base import TinyBaseConfig
@@ -46,7 +47,8 @@ def _recipe_config_classes() -> dict:
     recipe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(recipe)
     return {"sft_conkd": recipe.SFTConKDRecipeConfig, "dialogue_teacher": SFTRunConfig,
-            "rec_teacher": RecTeacherConfig, "tiny_base": TinyBaseConfig, "context_encoder": ContextEncoderConfig}
+            "rec_teacher": RecTeacherConfig, "tiny_base": TinyBaseConfig, "context_encoder": ContextEncoderConfig,
+            "semantic_ids": SemanticIdConfig}
 
 
 def test_shipped_configs_load_and_students_fit_their_teachers():
@@ -82,3 +84,10 @@ def test_shipped_configs_load_and_students_fit_their_teachers():
         # the tiny base is built where the teacher reads it: its config's out, or the student's dialogue_teacher_base
         assert teacher.base_model == (student.dialogue_teacher_base or tiny.out)
         assert student.base_model in (student.dialogue_teacher, tiny.out)
+    # the chains' semantic IDs are built by their own config, over the dataset that reads them
+    codes = {c.out: c for name, c in configs.items() if name.startswith("semantic_ids")}
+    readers = [c for name, c in configs.items() if name.startswith(("dialogue_teacher", "sft_conkd"))
+               and c.semantic_ids in codes]
+    assert {c.dataset for c in readers} >= {"redial", "inspired"}
+    for reader in readers:
+        assert codes[reader.semantic_ids].dataset == reader.dataset, reader.out

@@ -4,6 +4,9 @@ directory is a recommender that eval loads on its own."""
 
 import json
 
+import numpy as np
+import torch
+
 from eval.recommenders import load_recommender
 from gencrs.teachers.context_encoder import (
     ContextEncoderConfig,
@@ -25,3 +28,8 @@ def test_fine_tuning_lifts_retrieval_above_the_untrained_encoder(tmp_path, synth
     assert after > before + 0.1, (before, after)
     assert summary["valid_recall@10"] > before
     assert json.loads((out / "encoder" / "context_encoder.json").read_text())["items"] == items
+    # loading read the item vectors saved with the encoder, and they are what encoding the item texts gives
+    assert (out / "encoder" / "item_vectors.npy").exists()
+    torch.testing.assert_close(trained.item_vectors, trained.encode(list(items.values())), atol=1e-5, rtol=1e-4)
+    np.save(out / "encoder" / "item_vectors.npy", np.zeros((len(items), 384), dtype=np.float32))
+    assert not ContextRetriever.load(out / "encoder").item_vectors.any()  # read, not encoded again

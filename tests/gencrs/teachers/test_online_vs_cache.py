@@ -94,18 +94,18 @@ def test_a_killed_build_resumes_from_its_shards(teachers, tmp_path):
 
     computed = []
 
-    def rows(indices, enc, labels):  # the build is killed in its third shard, after the first two were written
+    def rec_rows(indices):  # the build is killed in its third shard, after the first two were written
         computed.extend(indices)
         if indices[0] >= 16:
             raise Killed
-        return OnlineTeachers.rows(online, indices, enc, labels)
+        return OnlineTeachers.rec_rows(online, indices)
 
-    online.rows = rows
+    online.rec_rows = rec_rows
     with pytest.raises(Killed):
         compute_teacher_outputs(online, batch_size=8, partial=tmp_path, fingerprint="f", shard_batches=1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["0000000", "0000008"]
     computed.clear()
-    online.rows = lambda indices, enc, labels: computed.extend(indices) or OnlineTeachers.rows(online, indices, enc, labels)
+    online.rec_rows = lambda indices: computed.extend(indices) or OnlineTeachers.rec_rows(online, indices)
     resumed_keys, resumed = compute_teacher_outputs(online, batch_size=8, partial=tmp_path, fingerprint="f",
                                                     shard_batches=1)
     assert computed == list(range(16, 24))  # the two written shards were read, not computed again

@@ -36,3 +36,13 @@ def test_the_run_config_reaches_the_trainer_config(tmp_path):
     assert (args.gamma, args.gate, args.eta, args.code_loss_weight) == (0.25, "none", 0.4, 3.0)
     with pytest.raises(GencrsError, match="gamma must be in"):
         conkd_args(load_config(StudentRunConfig, [f"out={tmp_path}", "gamma=7"]))
+
+
+def test_gradient_checkpointing_is_on_unless_the_run_turns_it_off(tmp_path):
+    """TRL's default (on: the 8B runs need the memory) unless a config says otherwise (the tiny CPU configs)."""
+    from gencrs.config import load_config
+    from gencrs.training.student import StudentRunConfig, conkd_args
+
+    assert conkd_args(load_config(StudentRunConfig, [f"out={tmp_path}"])).gradient_checkpointing
+    off = load_config(StudentRunConfig, [f"out={tmp_path}", "gradient_checkpointing=false"])
+    assert not conkd_args(off).gradient_checkpointing
