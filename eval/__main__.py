@@ -4,6 +4,7 @@
     python -m eval compare run_a=RUN_A run_b=RUN_B [k=1] [labels=all|new|repeated]   (exact McNemar on Recall@k hits)
     python -m eval compare run_a=RUN_A run_b=RUN_B turns=true [k=1]   (on generated turns: a target among the first k named)
     python -m eval seeds runs=[RUN_SEED0,RUN_SEED1,RUN_SEED2]   (mean and standard deviation of every metric over seeds)
+    python -m eval table --config recipes/configs/table_redial.yaml   (train what is missing, evaluate, tabulate)
 """
 
 import sys
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from eval.compare import compare, compare_turns
 from eval.run import EvalConfig, evaluate
 from eval.seeds import summarize_seeds
+from eval.table import TableConfig, build_table
 from gencrs.cli import run_commands
 from gencrs.errors import GencrsError
 
@@ -42,6 +44,7 @@ COMMANDS = {
     "run": (EvalConfig, evaluate, "rank (and with generate=true generate) on a split; write metrics, predictions, report"),
     "compare": (CompareConfig, compare_runs, "paired comparison of two runs' Recall@k or turn hits (exact McNemar test)"),
     "seeds": (SeedsConfig, lambda cfg: summarize_seeds(cfg.runs), "mean and standard deviation of runs over seeds"),
+    "table": (TableConfig, build_table, "a results table: its rows' runs trained when missing, evaluated, tabulated"),
 }
 
 

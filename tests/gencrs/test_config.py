@@ -37,6 +37,7 @@ def _recipe_config_classes() -> dict:
     import importlib.util
     from pathlib import Path
 
+    from eval.table import TableConfig
     from gencrs.semantic_ids import SemanticIdConfig
     from gencrs.teachers.context_encoder import ContextEncoderConfig
     from gencrs.teachers.rec_train import RecTeacherConfig
@@ -48,7 +49,7 @@ def _recipe_config_classes() -> dict:
     spec.loader.exec_module(recipe)
     return {"sft_conkd": recipe.SFTConKDRecipeConfig, "dialogue_teacher": SFTRunConfig,
             "rec_teacher": RecTeacherConfig, "tiny_base": TinyBaseConfig, "context_encoder": ContextEncoderConfig,
-            "semantic_ids": SemanticIdConfig}
+            "semantic_ids": SemanticIdConfig, "table": TableConfig}
 
 
 def test_shipped_configs_load_and_students_fit_their_teachers():
@@ -91,3 +92,9 @@ def test_shipped_configs_load_and_students_fit_their_teachers():
     assert {c.dataset for c in readers} >= {"redial", "inspired"}
     for reader in readers:
         assert codes[reader.semantic_ids].dataset == reader.dataset, reader.out
+    # a table row trained by a config as it is (no overrides): seed 0's run is what that config writes, the chain's run
+    tables = [c for name, c in configs.items() if name.startswith("table")]
+    assert len(tables) >= 2
+    for table in tables:
+        for row in (r for r in table.rows if len(r.train) == 3):
+            assert by_path[row.train[2]].out == row.run, (row.train[2], row.name)
