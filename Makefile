@@ -44,8 +44,8 @@ demo: setup
 # retrain the parts after it), and a killed part resumes from its checkpoints or shards. Paths come from the configs,
 # so editing a config's `out` moves the target with it.
 # Measured on 2 CPU cores, stage by stage (docs/experiments.md), not yet as one run from an empty runs/: `make redial`
-# about 4 hours (tiny base 2 min, semantic IDs 2, dialogue teacher 75, context encoder 63, rec teacher 24, student:
-# teacher cache 22 and training STUDENT_MIN); `make inspired` not yet run.
+# about 4.5 hours (tiny base 2 min, semantic IDs 2, dialogue teacher 75-120, context encoder 63, rec teacher 24,
+# student: teacher cache 22, 3,558 steps 80, evaluation 3); `make inspired` not yet run.
 config_value = $(shell sed -n 's/^$(2): *\([^ ]*\).*/\1/p' recipes/configs/$(1).yaml)
 
 # $(1) chain; its configs: $(2) tiny base, $(3) semantic IDs, $(4) context encoder, $(5) rec teacher,
