@@ -18,12 +18,11 @@ from pathlib import Path
 
 from eval.compare import compare
 from eval.run import EvalConfig, evaluate
-from eval.seeds import summarize_seeds
+from eval.seeds import ROW, numbers, summarize_seeds
 from gencrs.errors import GencrsError
 from gencrs.io import atomic_write_json, atomic_write_text
 
-RANKING = {"recall@1": "R@1", "recall@10": "R@10", "recall@50": "R@50", "success_rate": "SR",
-           "reward_per_dialogue_length": "RDL"}
+RANKING = dict(zip(ROW, ("R@1", "R@10", "R@50", "SR", "RDL")))  # eval seeds' row cells, with their column names
 TURNS = {"ReR@1": "ReR@1", "PrR@1": "PrR@1", "F1@1": "F1@1", "recommendation_turn_ratio": "rec. turns",
          "mismatch_rate": "mismatch", "bleu2": "BLEU-2", "distinct2": "Distinct-2", "perplexity": "PPL"}
 
@@ -111,8 +110,7 @@ def summarize(dirs: list[Path], generation: bool = False) -> dict[str, tuple[flo
         return {k.removeprefix("generation."): (v["mean"], v["std"]) for k, v in metrics.items()
                 if k.startswith("generation.") == generation}
     metrics = json.loads((dirs[0] / "metrics.json").read_text())
-    metrics = metrics.get("generation", {}) if generation else metrics
-    return {k: (v, None) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return {k: (v, None) for k, v in numbers(metrics.get("generation", {}) if generation else metrics).items()}
 
 
 def markdown_table(header: list[str], lines: list[list[str]]) -> str:
