@@ -57,6 +57,7 @@ class TableConfig:
     compare: list[Comparison] = field(default_factory=list)
     batch_size: int = 16
     eval_root: str = "runs/eval"  # where each evaluation is written (and found when the table runs again)
+    train: bool = True  # train the missing runs; false: tabulate what exists (a row's `runs` then says `k of n`)
     out: str = "runs/tables/synthetic_test.md"
 
 
@@ -104,7 +105,9 @@ def cell(values: dict, name: str) -> str:
 
 
 def summarize(dirs: list[Path], generation: bool = False) -> dict[str, tuple[float, float | None]]:
-    """metric -> (mean, sample std over seeds; None for one run)."""
+    """metric -> (mean, sample std over seeds; None for one run); empty before any run is evaluated."""
+    if not dirs:
+        return {}
     if len(dirs) > 1:
         metrics = summarize_seeds([str(d) for d in dirs])["metrics"]
         return {k.removeprefix("generation."): (v["mean"], v["std"]) for k, v in metrics.items()
@@ -116,6 +119,49 @@ def summarize(dirs: list[Path], generation: bool = False) -> dict[str, tuple[flo
 def markdown_table(header: list[str], lines: list[list[str]]) -> str:
     return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] +
                      ["| " + " | ".join(line) + " |" for line in lines])
+
+
+def write_table(cfg: TableConfig, runs: dict[str, list[tuple[int, str]]], done: dict[tuple[str, str], dict[int, Path]]) -> str:
+    """The table of what has been evaluated so far: `runs` says `k of n` where a row's runs are not all in yet."""
+    def evaluated(name: str, protocol: str) -> list[Path]:
+        return [d for _, d in sorted(done.get((name, protocol), {}).items())]
+
+    def count(name: str, protocol: str) -> str:
+        k, n = len(done.get((name, protocol), {})), len(runs[name])
+        return str(k) if k == n else f"{k} of {n}"
+
+    sections, result = [], {"config": asdict(cfg), "protocols": {}, "turns": {}, "compare": []}
+    for protocol in cfg.protocols:
+        summaries = {row.name: summarize(evaluated(row.name, protocol)) for row in cfg.rows}
+        columns = [m for m in RANKING if any(m in s for s in summaries.values())]
+        lines = [[row.name, count(row.name, protocol), row.train_data] +
+                 [cell(summaries[row.name], m) for m in columns] for row in cfg.rows]
+        sections.append(f"### {cfg.dataset} {cfg.split}, `{protocol}` protocol\n\n" +
+                        markdown_table(["row", "runs", "train data"] + [RANKING[m] for m in columns], lines))
+        result["protocols"][protocol] = {name: {k: list(v) for k, v in s.items()} for name, s in summaries.items()}
+    generating, first = [row for row in cfg.rows if row.generate], cfg.protocols[0]
+    if generating:
+        turns = {row.name: summarize(evaluated(row.name, first), generation=True) for row in generating}
+        sections.append(f"### {cfg.dataset} {cfg.split}, generated turns\n\n" + markdown_table(
+            ["row", "runs"] + list(TURNS.values()),
+            [[row.name, count(row.name, first)] + [cell(turns[row.name], m) for m in TURNS] for row in generating]))
+        result["turns"] = {name: {k: list(v) for k, v in s.items()} for name, s in turns.items()}
+    lines = []
+    for comparison in cfg.compare:
+        runs_a, runs_b = evaluated(comparison.a, first), evaluated(comparison.b, first)
+        for n in range(max(len(runs_a), len(runs_b)) if runs_a and runs_b else 0):
+            a, b = runs_a[min(n, len(runs_a) - 1)], runs_b[min(n, len(runs_b) - 1)]
+            test = compare(str(a), str(b), comparison.k)
+            result["compare"].append(test)
+            lines.append([comparison.a, comparison.b, a.name, str(comparison.k), str(test["hits_a"]),
+                          str(test["hits_b"]), str(test["only_a"]), str(test["only_b"]), f"{test['mcnemar_p']:.4g}"])
+    if lines:
+        sections.append(f"### Paired tests (`{first}`, exact McNemar on Recall@k hits)\n\n" + markdown_table(
+            ["a", "b", "run a", "k", "hits a", "hits b", "only a", "only b", "p"], lines))
+    text = "\n\n".join(sections) + "\n"
+    atomic_write_text(cfg.out, text)
+    atomic_write_json(Path(cfg.out).with_suffix(".json"), result)
+    return text
 
 
 def build_table(cfg: TableConfig) -> dict:
@@ -130,45 +176,29 @@ def build_table(cfg: TableConfig) -> dict:
         raise GencrsError("seeded rows on the synthetic dataset: a run's seed also picks the synthetic world, so its "
                           "seeds would train on other worlds than the one evaluated; use one seed or a real dataset")
     runs = {row.name: row_runs(row, cfg.seeds) for row in cfg.rows}  # checked before anything trains
-    dirs: dict[tuple[str, str], list[Path]] = {}
+    done: dict[tuple[str, str], dict[int, Path]] = {}
+
+    def evaluate_run(row: Row, seed: int, run: str, model: str) -> None:
+        for n, protocol in enumerate(cfg.protocols):
+            out = eval_dir(cfg, run, protocol)
+            evaluate_once(cfg, model, out, protocol, row.generate and n == 0)
+            done.setdefault((row.name, protocol), {})[seed] = out
+
+    missing = [(row, seed, run) for row in cfg.rows if not row.model for seed, run in runs[row.name]
+               if not (Path(run) / row.artifact).exists()]
+    for row, _, run in missing:
+        if not row.train:
+            raise GencrsError(f"row {row.name!r}: {Path(run) / row.artifact} does not exist and the row has no train command")
+    # What exists is evaluated and tabulated first, so that a long table shows its finished runs while the missing ones
+    # train, one at a time, each evaluated and tabulated as soon as it is written.
     for row in cfg.rows:
         for seed, run in runs[row.name]:
-            model = run if row.model else ensure_trained(row, seed, run)
-            for n, protocol in enumerate(cfg.protocols):
-                out = eval_dir(cfg, run, protocol)
-                evaluate_once(cfg, model, out, protocol, row.generate and n == 0)
-                dirs.setdefault((row.name, protocol), []).append(out)
-    sections, result = [], {"config": asdict(cfg), "protocols": {}, "turns": {}, "compare": []}
-    for protocol in cfg.protocols:
-        summaries = {row.name: summarize(dirs[row.name, protocol]) for row in cfg.rows}
-        columns = [m for m in RANKING if any(m in s for s in summaries.values())]
-        lines = [[row.name, str(len(dirs[row.name, protocol])), row.train_data] +
-                 [cell(summaries[row.name], m) for m in columns] for row in cfg.rows]
-        sections.append(f"### {cfg.dataset} {cfg.split}, `{protocol}` protocol\n\n" +
-                        markdown_table(["row", "runs", "train data"] + [RANKING[m] for m in columns], lines))
-        result["protocols"][protocol] = {name: {k: list(v) for k, v in s.items()} for name, s in summaries.items()}
-    generating = [row for row in cfg.rows if row.generate]
-    if generating:
-        turns = {row.name: summarize(dirs[row.name, cfg.protocols[0]], generation=True) for row in generating}
-        sections.append(f"### {cfg.dataset} {cfg.split}, generated turns\n\n" + markdown_table(
-            ["row", "runs"] + list(TURNS.values()),
-            [[row.name, str(len(dirs[row.name, cfg.protocols[0]]))] + [cell(turns[row.name], m) for m in TURNS]
-             for row in generating]))
-        result["turns"] = {name: {k: list(v) for k, v in s.items()} for name, s in turns.items()}
-    lines = []
-    for comparison in cfg.compare:
-        runs_a, runs_b = dirs[comparison.a, cfg.protocols[0]], dirs[comparison.b, cfg.protocols[0]]
-        for n in range(max(len(runs_a), len(runs_b))):
-            a, b = runs_a[min(n, len(runs_a) - 1)], runs_b[min(n, len(runs_b) - 1)]
-            test = compare(str(a), str(b), comparison.k)
-            result["compare"].append(test)
-            lines.append([comparison.a, comparison.b, a.name, str(comparison.k), str(test["hits_a"]),
-                          str(test["hits_b"]), str(test["only_a"]), str(test["only_b"]), f"{test['mcnemar_p']:.4g}"])
-    if lines:
-        sections.append(f"### Paired tests (`{cfg.protocols[0]}`, exact McNemar on Recall@k hits)\n\n" + markdown_table(
-            ["a", "b", "run a", "k", "hits a", "hits b", "only a", "only b", "p"], lines))
-    text = "\n\n".join(sections) + "\n"
-    atomic_write_text(cfg.out, text)
-    atomic_write_json(Path(cfg.out).with_suffix(".json"), result)
+            if (row, seed, run) not in missing:
+                evaluate_run(row, seed, run, run if row.model else str(Path(run) / row.artifact))
+    text = write_table(cfg, runs, done)
+    for row, seed, run in missing if cfg.train else []:
+        evaluate_run(row, seed, run, ensure_trained(row, seed, run))
+        text = write_table(cfg, runs, done)
     print(text)
-    return {"table": cfg.out, "rows": len(cfg.rows), "evaluations": sum(len(d) for d in dirs.values())}
+    return {"table": cfg.out, "rows": len(cfg.rows), "evaluations": sum(len(d) for d in done.values()),
+            "runs_missing": 0 if cfg.train else len(missing)}

@@ -1,9 +1,11 @@
 """`python -m eval table` on INSPIRED (valid; a graph-only rec teacher of 2 epochs, seconds to train): a seeded row's runs are trained by the row's own recipe command, every
 run is evaluated under each protocol, the cells are the mean and sample std of the runs' metrics, the paired tests pair
-seed by seed, and a second call trains and evaluates nothing again."""
+seed by seed, a table with `train=false` shows what exists (`0 of 2` runs) and trains nothing, and a second call
+trains and evaluates nothing again."""
 
 import json
 import statistics
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,9 @@ def test_a_table_trains_what_is_missing_evaluates_once_and_summarizes_over_seeds
                          f"data_dir={shared_data}"], train_data="INSPIRED train")
     rows = [Row(name="Popularity", model="baseline:popularity"), teacher]
     cfg = config(tmp_path, rows, str(shared_data), compare=[Comparison(a="Rec teacher", b="Popularity")])
+    build_table(replace(cfg, train=False))  # what exists: the baseline only
+    assert not (tmp_path / "teacher").exists()
+    assert "| Rec teacher | 0 of 2 | INSPIRED train | - | - | - |" in Path(cfg.out).read_text()
     build_table(cfg)  # two teachers of 2 epochs, six evaluations
 
     assert (tmp_path / "teacher" / "teacher").is_dir() and (tmp_path / "teacher_seed1" / "teacher").is_dir()
