@@ -12,7 +12,9 @@ the same batches, one process, interleaved repeats; reported as ratios to plain 
 
 A step is `trainer.training_step` (forward, loss, backward); the optimizer step is the same for all and left out.
 Each variant's trainer is built by `build_student_trainer`, as `train_student` builds it (a copy of the model each);
-`conkd_cached_checkpointing` is the cached variant with gradient checkpointing (TRL's default, the 8B runs' setting).
+`conkd_cached_checkpointing` is the cached variant with gradient checkpointing (TRL's default, the 8B runs' setting);
+`sft_full_logits` is plain SFT with the output layer applied at every position (the loss path before the trainers
+applied it at the completion positions only).
 Needs the run's parts (base, codes, both teachers); `python recipes/sft_conkd.py` builds them on the synthetic default.
 """
 
@@ -40,7 +42,8 @@ class BenchConfig(StudentRunConfig):
 
 def main(cfg: BenchConfig) -> dict:
     run_cfg = StudentRunConfig(**{k: v for k, v in asdict(cfg).items() if k != "bench_steps"})
-    variants = {"sft": replace(run_cfg, gamma=0.0), "conkd_cached": replace(run_cfg, teacher_outputs="cache"),
+    variants = {"sft": replace(run_cfg, gamma=0.0), "sft_full_logits": replace(run_cfg, gamma=0.0),
+                "conkd_cached": replace(run_cfg, teacher_outputs="cache"),
                 "conkd_online": replace(run_cfg, teacher_outputs="online"),
                 "conkd_cached_checkpointing": replace(run_cfg, teacher_outputs="cache", gradient_checkpointing=True)}
     trainers = {}
@@ -51,6 +54,7 @@ def main(cfg: BenchConfig) -> dict:
         if variant.gradient_checkpointing:  # Trainer.train() turns it on, and this loop does not run train()
             trainers[name].model.gradient_checkpointing_enable()
         trainers[name].current_gradient_accumulation_steps = 1  # set by Trainer.train(), which this loop does not run
+    trainers["sft_full_logits"].completion_logits = trainers["sft_full_logits"].full_logits  # the loss before 2026-12-02
     first = trainers["sft"]
     batches = [first._prepare_inputs(b) for _, b in zip(range(cfg.bench_steps + 1), first.get_train_dataloader())]
     times = {name: [] for name in variants}

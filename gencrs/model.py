@@ -131,3 +131,29 @@ def load_trained(directory: str | Path, load_in_4bit: bool = False, dtype: str =
     else:
         model, tokenizer = load_model(found.path, load_in_4bit, dtype)
     return model.eval(), tokenizer, found.codebook
+
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "position_ids")
+# Causal LMs whose logits are exactly the output layer applied to the last hidden state (no soft-capping or scaling)
+PLAIN_HEAD_MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3")
+
+
+def completion_logits(model, inputs: dict, mask: torch.Tensor, unwrapped=None) -> tuple[torch.Tensor, object]:
+    """Logits (N, V) at the N positions `mask` (B, T-1) selects (position t predicts token t+1; row-major order), and
+    the model's outputs. The forward goes through `model` as given (DDP and PEFT wrappers included) with
+    `logits_to_keep=1`; the output layer of `unwrapped` (the model without its DDP wrapper; default `model`) is then
+    applied to the final hidden states at the selected positions only: a turn is ~25 tokens of a ~400-token record.
+    Models whose forward changes the logits after the output layer (soft-capping, scaling) take full logits."""
+    unwrapped = model if unwrapped is None else unwrapped
+    if getattr(unwrapped.config, "model_type", None) not in PLAIN_HEAD_MODEL_TYPES:
+        return full_logits(model, inputs, mask)
+    outputs = model(**{k: v for k, v in inputs.items() if k in MODEL_INPUTS}, use_cache=False,
+                    output_hidden_states=True, logits_to_keep=1)
+    hidden = outputs.hidden_states[-1][:, :-1][mask]
+    return unwrapped.get_output_embeddings()(hidden), outputs
+
+
+def full_logits(model, inputs: dict, mask: torch.Tensor) -> tuple[torch.Tensor, object]:
+    """The same from the model's full (B, T, V) logits."""
+    outputs = model(**{k: v for k, v in inputs.items() if k in MODEL_INPUTS}, use_cache=False)
+    return outputs.logits[:, :-1][mask], outputs

@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from gencrs.data.protocols import Context
-from gencrs.model import load_trained
+from gencrs.model import completion_logits, load_trained
 from gencrs.teachers.rec import RecTeacher
 from tokenizer_ext.codebook import CodeBook
 
@@ -113,13 +113,12 @@ def online_dialogue_outputs(model, input_ids: torch.Tensor, attention_mask: torc
     """Run the dialogue teacher on a training batch (moved to the teacher's device); per row, its outputs at the
     completion positions (where the shifted labels are not -100), in order, on that device."""
     device = next(model.parameters()).device
-    logits = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device),
-                   use_cache=False).logits[:, :-1]
-    targets, code_token_ids = labels[:, 1:].to(device), code_token_ids.to(device)
-    rows = []
-    for row_logits, row_targets in zip(logits, targets):
-        rows.append(dialogue_teacher_outputs(row_logits[row_targets != -100], code_token_ids, top_k))
-    return rows
+    mask = labels[:, 1:].to(device) != -100
+    logits, _ = completion_logits(model, {"input_ids": input_ids.to(device), "attention_mask": attention_mask.to(device)},
+                                  mask)
+    sizes = mask.sum(1).tolist()
+    parts = {k: v.split(sizes) for k, v in dialogue_teacher_outputs(logits, code_token_ids.to(device), top_k).items()}
+    return [{k: parts[k][row] for k in parts} for row in range(len(sizes))]
 
 
 def online_rec_outputs(rec_teacher, contexts, targets: list[list[str]], codebook: CodeBook) -> list[torch.Tensor]:

@@ -2,8 +2,11 @@
 
 TRL's default loss path runs a fused LM head that reads `lm_head.weight`/`.bias` directly; with PEFT trainable tokens
 on an untied lm_head (what gencrs needs for new token rows) that head is a wrapper without `.bias`, and its weight
-would miss the trained rows anyway. So the loss here is computed from `model(...).logits`, which also gives ConKD the
-student logits it distils into. `token_loss` is the one place a subclass changes the objective.
+would miss the trained rows anyway. So the loss here applies the model's own output layer (the wrapper included) to
+the final hidden states, and only at the positions that predict a completion token: a turn is ~25 tokens of a
+~400-token record, and the full (B, T, V) logits were a third of the tiny model's step and 2 GB per copy at 8B
+(gencrs.model.completion_logits). The same logits are what ConKD distils into. `token_loss` is the one place a subclass changes
+the objective.
 
 Every training row carries `example_index` (its position in the run's record list) through the collator, so the
 ConKD trainer can find the teachers' outputs for it.
@@ -21,9 +24,8 @@ from trl import SFTConfig, SFTTrainer
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
 from gencrs.errors import GencrsError
+from gencrs.model import completion_logits, full_logits
 from gencrs.training.conkd import TeacherTargets, code_token_tables, conkd_loss
-
-MODEL_INPUTS = ("input_ids", "attention_mask", "position_ids")
 
 
 @dataclass
@@ -76,26 +78,31 @@ class LogitsSFTTrainer(SFTTrainer):
         if "example_index" not in self._signature_columns:
             self._signature_columns = [*self._signature_columns, "example_index"]
 
-    def token_loss(self, logits: torch.Tensor, labels: torch.Tensor, inputs: dict) -> torch.Tensor:
-        """Per-token loss (B, T-1) on shifted positions (zero where labels are -100). Only the completion positions'
-        logits are upcast to float32 (at 8B, B x T x 128k float32 logits alone would take 2 GB per copy)."""
-        shift_labels = labels[:, 1:]
-        mask = shift_labels != -100
-        out = torch.zeros(mask.shape, dtype=torch.float32, device=logits.device)
-        out[mask] = torch.nn.functional.cross_entropy(logits[:, :-1][mask].float(), shift_labels[mask], reduction="none")
-        return out
+    def completion_logits(self, model, inputs: dict, mask: torch.Tensor) -> tuple[torch.Tensor, object]:
+        """Logits (N, V) at the completion positions and the model's outputs (gencrs.model.completion_logits)."""
+        return completion_logits(model, inputs, mask, self.accelerator.unwrap_model(model))
+
+    def full_logits(self, model, inputs: dict, mask: torch.Tensor) -> tuple[torch.Tensor, object]:
+        """The same from the full (B, T, V) logits (benchmarks/train_step.py's `sft_full_logits`)."""
+        return full_logits(model, inputs, mask)
+
+    def token_loss(self, logits: torch.Tensor, gold: torch.Tensor, inputs: dict, mask: torch.Tensor) -> torch.Tensor:
+        """Per-token loss (N,) from the completion positions' logits (N, V) and gold tokens (N,); `mask` (B, T-1) says
+        where they are in the batch. Upcast to float32 here, on N rows only."""
+        return torch.nn.functional.cross_entropy(logits.float(), gold, reduction="none")
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = inputs["labels"]
-        outputs = model(**{k: v for k, v in inputs.items() if k in MODEL_INPUTS}, use_cache=False)
-        per_token = self.token_loss(outputs.logits, labels, inputs)
+        mask = labels[:, 1:] != -100
+        gold = labels[:, 1:][mask]
+        logits, outputs = self.completion_logits(model, inputs, mask)
+        per_token = self.token_loss(logits, gold, inputs, mask)
         weight = self.args.code_loss_weight
         if weight != 1.0 and model.training:
             if self.code_token_ids.device != labels.device:  # moved once, not in every step
                 self.code_token_ids = self.code_token_ids.to(labels.device)
-            is_code = torch.isin(labels[:, 1:], self.code_token_ids)
-            per_token = per_token * torch.where(is_code, weight, 1.0)
-        count = num_items_in_batch if num_items_in_batch is not None else (labels[:, 1:] != -100).sum()
+            per_token = per_token * torch.where(torch.isin(gold, self.code_token_ids), weight, 1.0)
+        count = num_items_in_batch if num_items_in_batch is not None else mask.sum()
         loss = per_token.sum() / torch.as_tensor(count, device=per_token.device).clamp(min=1)
         return (loss, outputs) if return_outputs else loss
 
@@ -122,31 +129,26 @@ class ConKDTrainer(LogitsSFTTrainer):
         self._sums, self._count = defaultdict(float), 0  # over completion tokens
         self._code_sums, self._code_count = defaultdict(float), 0  # over code positions only
 
-    def token_loss(self, logits, labels, inputs):
+    def token_loss(self, logits, gold, inputs, mask):
         if not self.model.training:
-            return super().token_loss(logits, labels, inputs)
-        shift_logits, shift_labels = logits[:, :-1], labels[:, 1:]
-        mask = shift_labels != -100
+            return super().token_loss(logits, gold, inputs, mask)
         teacher, args = None, self.args
         if args.distills:
-            rows = self.teachers.rows(inputs["example_index"].tolist(), inputs, labels)
+            rows = self.teachers.rows(inputs["example_index"].tolist(), inputs, inputs["labels"])
             teacher = stack_rows(rows, mask.sum(1).tolist(), device=logits.device)
         device = logits.device
         if self.token_level.device != device:  # moved once, not in every step
             self.level_token_ids, self.token_level = self.level_token_ids.to(device), self.token_level.to(device)
-        gold = shift_labels[mask]
-        per_token, parts = conkd_loss(shift_logits[mask], gold, teacher, self.level_token_ids, self.token_level,
+        per_token, parts = conkd_loss(logits, gold, teacher, self.level_token_ids, self.token_level,
                                       args.gamma, args.gate, args.eta)
         for name, values in parts.items():
             self._sums[name] += float(values.sum())
-        self._count += int(mask.sum())
+        self._count += len(gold)
         is_code = self.token_level[gold] >= 0
         for name in ("nll", "kd_rec"):
             self._code_sums[name] += float(parts[name][is_code].sum())
         self._code_count += int(is_code.sum())
-        out = torch.zeros(mask.shape, dtype=per_token.dtype, device=device)
-        out[mask] = per_token
-        return out
+        return per_token
 
     def log(self, logs: dict, *args, **kwargs):
         if self._count and "loss" in logs:

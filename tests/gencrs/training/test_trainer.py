@@ -46,3 +46,36 @@ def test_gradient_checkpointing_is_on_unless_the_run_turns_it_off(tmp_path):
     assert conkd_args(load_config(StudentRunConfig, [f"out={tmp_path}"])).gradient_checkpointing
     off = load_config(StudentRunConfig, [f"out={tmp_path}", "gradient_checkpointing=false"])
     assert not conkd_args(off).gradient_checkpointing
+
+
+@pytest.mark.parametrize("finetune", ["lora", "full"])
+def test_completion_logits_are_the_full_logits_at_the_completion_positions(real_generative, student_values, finetune,
+                                                                          tmp_path):
+    """The loss applies the output layer only where a completion token is predicted; on both real bases (untied and
+    tied embeddings) and both fine-tuning modes (LoRA: the PEFT trainable-token head), those logits and their
+    gradients are the full forward's at the same positions."""
+    import torch
+
+    from gencrs.model import MODEL_INPUTS
+    from gencrs.training.student import StudentRunConfig, build_student_trainer
+
+    values = student_values(tmp_path / "run", base_model=real_generative["base"], gamma=0.0, finetune=finetune,
+                            semantic_ids=real_generative["semantic_ids"], batch_size=2, max_length=192)
+    trainer = build_student_trainer(StudentRunConfig(**values))[2]
+    model = trainer.model.eval()  # no dropout (LoRA's): the two forwards must see the same function
+    batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+    mask = batch["labels"][:, 1:] != -100
+    assert 0 < mask.sum() < mask.numel() / 2  # a turn is a small part of its record: the point of the fast path
+
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    weights = torch.randn(int(mask.sum()), model.get_output_embeddings().weight.shape[0])
+    logits, _ = trainer.completion_logits(model, batch, mask)
+    fast = torch.autograd.grad((logits.float() * weights).sum(), trainable, allow_unused=True)
+    full_logits = model(**{k: v for k, v in batch.items() if k in MODEL_INPUTS}, use_cache=False).logits[:, :-1][mask]
+    full = torch.autograd.grad((full_logits.float() * weights).sum(), trainable, allow_unused=True)
+    torch.testing.assert_close(logits, full_logits, rtol=1e-4, atol=1e-4)
+    assert sum(g is not None for g in full) > 0
+    for a, b in zip(fast, full):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
