@@ -43,9 +43,12 @@ demo: setup
 # evaluation on valid. A part runs only when its output is missing (order-only prerequisites: a rebuilt part does not
 # retrain the parts after it), and a killed part resumes from its checkpoints or shards. Paths come from the configs,
 # so editing a config's `out` moves the target with it.
-# Measured on 2 CPU cores, stage by stage (docs/experiments.md), not yet as one run from an empty runs/: `make redial`
-# about 4.5 hours (tiny base 2 min, semantic IDs 2, dialogue teacher 75-120, context encoder 63, rec teacher 24,
-# student: teacher cache 22, 3,558 steps 80, evaluation 3); `make inspired` not yet run.
+# Measured on 2 CPU cores. `make inspired` from an empty runs/ (after `make setup`), one run, 2026-12-02: 2 h 3 min
+# (tiny base 3 min, semantic IDs 0.3, dialogue teacher 72 with tests running beside it and the full-logits loss of
+# before that day, context encoder 5, rec teacher 2, student 41: teacher cache 12, 1,614 steps 27, evaluation 2).
+# `make redial`, stage by stage (docs/experiments.md), not yet as one run: about 4.5 hours (tiny base 2 min, semantic
+# IDs 2, dialogue teacher 75-120, context encoder 63, rec teacher 24, student: teacher cache 22, 3,558 steps 80,
+# evaluation 3), measured before the loss took the logits at the completion positions only (x1.39 per step).
 config_value = $(shell sed -n 's/^$(2): *\([^ ]*\).*/\1/p' recipes/configs/$(1).yaml)
 
 # $(1) chain; its configs: $(2) tiny base, $(3) semantic IDs, $(4) context encoder, $(5) rec teacher,

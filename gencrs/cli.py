@@ -32,6 +32,9 @@ def run_recipe(name: str, config_cls, job, argv: list[str] | None = None) -> int
     """The error boundary of an entry point: config from YAML + key=value, the job, a one-line error and exit 1 on
     failure, the job's result printed as JSON."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # On CPUs with AVX512-BF16, bitsandbytes' CPU backend tries at import to fetch a 4-bit kernel from the Hugging Face
+    # hub (the `kernels` package) and warns when it cannot; it then uses its own kernel, so the warning says nothing.
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
     try:
         result = job(load_config(config_cls, argv))
     except USER_ERRORS as e:
