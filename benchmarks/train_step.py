@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, replace
 import torch
 
 from gencrs.cli import run_recipe
+from gencrs.model import full_logits
 from gencrs.training.student import StudentRunConfig, build_student_trainer
 
 
@@ -54,7 +55,7 @@ def main(cfg: BenchConfig) -> dict:
         if variant.gradient_checkpointing:  # Trainer.train() turns it on, and this loop does not run train()
             trainers[name].model.gradient_checkpointing_enable()
         trainers[name].current_gradient_accumulation_steps = 1  # set by Trainer.train(), which this loop does not run
-    trainers["sft_full_logits"].completion_logits = trainers["sft_full_logits"].full_logits  # the loss before 2026-12-02
+    trainers["sft_full_logits"].completion_logits = full_logits  # the (model, inputs, mask) loss path before 2026-12-02
     first = trainers["sft"]
     batches = [first._prepare_inputs(b) for _, b in zip(range(cfg.bench_steps + 1), first.get_train_dataloader())]
     times = {name: [] for name in variants}

@@ -73,9 +73,7 @@ def row_runs(row: Row, seeds: list[int]) -> list[tuple[int, str]]:
 def ensure_trained(row: Row, seed: int, run: str) -> str:
     """The run's artifact, trained first by the row's command when it is missing."""
     artifact = Path(run) / row.artifact
-    if not artifact.exists():
-        if not row.train:
-            raise GencrsError(f"row {row.name!r}: {artifact} does not exist and the row has no train command")
+    if not artifact.exists():  # build_table has checked that a missing run's row has a train command
         command = [sys.executable, *row.train, f"seed={seed}", f"out={run}"]
         print("training:", " ".join(command[1:]), flush=True)
         subprocess.run(command, check=True)
@@ -184,17 +182,18 @@ def build_table(cfg: TableConfig) -> dict:
             evaluate_once(cfg, model, out, protocol, row.generate and n == 0)
             done.setdefault((row.name, protocol), {})[seed] = out
 
-    missing = [(row, seed, run) for row in cfg.rows if not row.model for seed, run in runs[row.name]
-               if not (Path(run) / row.artifact).exists()]
-    for row, _, run in missing:
-        if not row.train:
-            raise GencrsError(f"row {row.name!r}: {Path(run) / row.artifact} does not exist and the row has no train command")
-    # What exists is evaluated and tabulated first, so that a long table shows its finished runs while the missing ones
-    # train, one at a time, each evaluated and tabulated as soon as it is written.
+    ready, missing = [], []
     for row in cfg.rows:
         for seed, run in runs[row.name]:
-            if (row, seed, run) not in missing:
-                evaluate_run(row, seed, run, run if row.model else str(Path(run) / row.artifact))
+            exists = row.model or (Path(run) / row.artifact).exists()
+            (ready if exists else missing).append((row, seed, run))
+            if not exists and not row.train:
+                raise GencrsError(f"row {row.name!r}: {Path(run) / row.artifact} does not exist and the row has no "
+                                  "train command")
+    # What exists is evaluated and tabulated first, so that a long table shows its finished runs while the missing ones
+    # train, one at a time, each evaluated and tabulated as soon as it is written.
+    for row, seed, run in ready:
+        evaluate_run(row, seed, run, run if row.model else ensure_trained(row, seed, run))
     text = write_table(cfg, runs, done)
     for row, seed, run in missing if cfg.train else []:
         evaluate_run(row, seed, run, ensure_trained(row, seed, run))

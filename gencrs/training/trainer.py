@@ -5,8 +5,8 @@ on an untied lm_head (what gencrs needs for new token rows) that head is a wrapp
 would miss the trained rows anyway. So the loss here applies the model's own output layer (the wrapper included) to
 the final hidden states, and only at the positions that predict a completion token: a turn is ~25 tokens of a
 ~400-token record, and the full (B, T, V) logits were a third of the tiny model's step and 2 GB per copy at 8B
-(gencrs.model.completion_logits). The same logits are what ConKD distils into. `token_loss` is the one place a subclass changes
-the objective.
+(gencrs.model.completion_logits). The same logits are what ConKD distils into. `token_loss` is the one place a
+subclass changes the objective.
 
 Every training row carries `example_index` (its position in the run's record list) through the collator, so the
 ConKD trainer can find the teachers' outputs for it.
@@ -24,7 +24,7 @@ from trl import SFTConfig, SFTTrainer
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
 from gencrs.errors import GencrsError
-from gencrs.model import completion_logits, full_logits
+from gencrs.model import completion_logits
 from gencrs.training.conkd import TeacherTargets, code_token_tables, conkd_loss
 
 
@@ -81,10 +81,6 @@ class LogitsSFTTrainer(SFTTrainer):
     def completion_logits(self, model, inputs: dict, mask: torch.Tensor) -> tuple[torch.Tensor, object]:
         """Logits (N, V) at the completion positions and the model's outputs (gencrs.model.completion_logits)."""
         return completion_logits(model, inputs, mask, self.accelerator.unwrap_model(model))
-
-    def full_logits(self, model, inputs: dict, mask: torch.Tensor) -> tuple[torch.Tensor, object]:
-        """The same from the full (B, T, V) logits (benchmarks/train_step.py's `sft_full_logits`)."""
-        return full_logits(model, inputs, mask)
 
     def token_loss(self, logits: torch.Tensor, gold: torch.Tensor, inputs: dict, mask: torch.Tensor) -> torch.Tensor:
         """Per-token loss (N,) from the completion positions' logits (N, V) and gold tokens (N,); `mask` (B, T-1) says
