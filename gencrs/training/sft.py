@@ -141,7 +141,7 @@ def build_model(run: Run) -> RunModel:
 @dataclass
 class RunRecords:
     """Prompt-completion records (gencrs.data.records); a train record's position is its `example_index`."""
-    train: list[dict]  # the train split's turns, then the item-alignment records
+    train: list[dict]  # the train split's turns, the item-alignment records, the student's teacher-labelled turns
     valid: list[dict]
 
 
@@ -185,7 +185,8 @@ def build_trainer(run: Run, built: RunModel, records: RunRecords, args: GencrsSF
                        processing_class=built.tokenizer,
                        data_collator=IndexedCollator(pad_token_id=built.tokenizer.pad_token_id),
                        peft_config=built.peft_config, callbacks=[JsonlLogCallback(run.out / "log.jsonl"), *callbacks],
-                       codebook=run.codebook, **trainer_kwargs)
+                       codebook=run.codebook, codes_only=[bool(r.get("codes_only")) for r in records.train],
+                       **trainer_kwargs)
 
 
 class JsonlLogCallback(TrainerCallback):

@@ -6,19 +6,23 @@ gamma = 0 is plain SFT: no teacher is loaded (`ConKDConfig.distills`).
 """
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from accelerate import PartialState
 
-from gencrs.data.records import examples_by_key
+from gencrs.data.examples import Example
+from gencrs.data.protocols import Context
+from gencrs.data.records import examples_by_key, turn_text
 from gencrs.errors import GencrsError
+from gencrs.format import ITEM_END, ITEM_START
 from gencrs.teachers.outputs import (
     CachedTeachers,
     TeacherSettings,
     ensure_teacher_cache,
     load_online_teachers,
 )
+from gencrs.teachers.rec import RecTeacher
 from gencrs.training.sft import (
     Run,
     RunModel,
@@ -48,10 +52,13 @@ class StudentRunConfig(SFTRunConfig):
     gate: str = "hard"  # hard: lambda = 1[mass >= eta] | soft: lambda = mass | none: dialogue teacher only
     eta: float = 0.5  # hard-gate threshold on the dialogue teacher's item-token mass (ConKD: 0.3-0.6)
     top_k: int = 32  # dialogue-teacher tokens kept per position
+    teacher_records: bool = False  # every train turn without a gold target also becomes a recommendation of the rec
+    # teacher's top item, its loss counted at the code tokens only (teacher_records below)
 
 
 def teacher_cache_dir(cfg: StudentRunConfig) -> Path:
     suffix = "_exclude_context" if cfg.rec_exclude_context else ""
+    suffix += "_teacher_records" if cfg.teacher_records else ""
     return Path(cfg.teacher_cache or Path(cfg.dialogue_teacher).parent / f"teacher_cache_{cfg.max_length}{suffix}")
 
 
@@ -59,7 +66,10 @@ def conkd_args(cfg: StudentRunConfig) -> ConKDConfig:
     """The trainer's config; ConKDConfig validates the ConKD settings when it is made, before anything loads."""
     if cfg.teacher_outputs not in ("cache", "online"):
         raise GencrsError(f"teacher_outputs must be cache or online, not {cfg.teacher_outputs!r}")
-    return training_args(cfg, ConKDConfig)
+    args = training_args(cfg, ConKDConfig)
+    if cfg.teacher_records and not args.distills:
+        raise GencrsError("teacher_records labels turns with the rec teacher: it needs gamma > 0 (0 is plain SFT)")
+    return args
 
 
 def check_teachers(cfg: StudentRunConfig) -> None:
@@ -69,13 +79,38 @@ def check_teachers(cfg: StudentRunConfig) -> None:
                               f"(recipes/train_{name}.py) or set gamma=0 for plain SFT")
 
 
-def student_teachers(run: Run, built: RunModel, train: list[dict]):
-    """The teachers' outputs for the run's train records: from the cache (built first when it is missing or stale,
-    by the main process while the others wait) or the loaded teachers."""
+def teacher_records(run: Run, train: list[dict], examples: dict[str, Example]) -> tuple[list[dict], dict[str, Example]]:
+    """The train turns without a gold target (most turns: the assistant asks, chats, discusses), each as a
+    recommendation of the rec teacher's top item outside its context: the student then learns what the teacher
+    would recommend in every context it reads, not only in the ~quarter where the dataset's assistant recommended.
+    The records (keys `teacher:<key>`, the source turn's prompt) are flagged `codes_only`: their loss counts at the
+    code tokens only, so the student does not learn to recommend more often than the dataset's assistants."""
+    sources = [r for r in train if r["key"] in examples and not examples[r["key"]].targets]
+    if not sources:
+        return [], {}
+    teacher = RecTeacher.load(run.cfg.rec_teacher)
+    contexts = [Context(e.key, e.context, e.context_items, list(e.context_items))
+                for e in (examples[r["key"]] for r in sources)]
+    teacher.prepare(contexts)
+    records, labelled = [], {}
+    for record, top in zip(sources, teacher.rank(contexts, 1)):
+        if not top:
+            continue
+        example = replace(examples[record["key"]], dialogue_id=f"teacher:{examples[record['key']].dialogue_id}",
+                          intent="recommend", targets=top[:1], response=f"{ITEM_START}{run.titles[top[0]]}{ITEM_END}")
+        labelled[example.key] = example
+        records.append({"prompt": record["prompt"], "key": example.key, "codes_only": True,
+                        "completion": [{"role": "assistant", "content": turn_text(example, run.codebook)}]})
+    log.info("teacher_records: %d train turns labelled with the rec teacher's top item", len(records))
+    return records, labelled
+
+
+def student_teachers(run: Run, built: RunModel, train: list[dict], examples: dict[str, Example]):
+    """The teachers' outputs for the run's train records (`examples`: each record's Example, by key): from the cache
+    (built first when it is missing or stale, by the main process while the others wait) or the loaded teachers."""
     cfg = run.cfg
     settings = TeacherSettings(cfg.dialogue_teacher, cfg.rec_teacher, cfg.top_k, cfg.rec_exclude_context,
                                cfg.load_in_4bit)
-    examples = examples_by_key(run.dataset, "train", cfg.item_records, cfg.seed)
     if cfg.teacher_outputs == "online":
         return load_online_teachers(settings, examples, train, built.tokenizer, run.codebook)
     with PartialState().main_process_first():
@@ -91,7 +126,14 @@ def build_student_trainer(cfg: StudentRunConfig, callbacks=()) -> tuple[Run, Run
     run = prepare_run(cfg)
     built = build_model(run)
     records = run_records(run, built.tokenizer)
-    teachers = student_teachers(run, built, records.train) if args.distills else None
+    teachers = None
+    if args.distills:
+        examples = examples_by_key(run.dataset, "train", cfg.item_records, cfg.seed)
+        if cfg.teacher_records:
+            labelled_records, labelled = teacher_records(run, records.train, examples)
+            records.train += labelled_records
+            examples.update(labelled)
+        teachers = student_teachers(run, built, records.train, examples)
     return run, records, build_trainer(run, built, records, args, ConKDTrainer, callbacks, teachers=teachers)
 
 

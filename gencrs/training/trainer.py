@@ -66,12 +66,16 @@ class IndexedCollator(DataCollatorForLanguageModeling):
 
 class LogitsSFTTrainer(SFTTrainer):
     """`args.code_loss_weight` scales the loss at positions whose gold token is one of `codebook`'s code tokens: the
-    target span is 3 tokens of a ~25-token turn, and up-weighting it makes the model learn to read the context for it."""
+    target span is 3 tokens of a ~25-token turn, and up-weighting it makes the model learn to read the context for it.
+    `codes_only` (per train record, by example_index) marks records whose loss counts at the code tokens only (the
+    student's teacher-labelled turns, gencrs.training.student.teacher_records)."""
 
-    def __init__(self, *args, codebook, **kwargs):
+    def __init__(self, *args, codebook, codes_only=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.codebook = codebook
         self.code_token_ids = torch.tensor(self.processing_class.convert_tokens_to_ids(codebook.all_tokens()))
+        # per train record (by example_index): its loss counts at the code tokens only (gencrs.training.student)
+        self.codes_only = torch.tensor(codes_only, dtype=torch.bool) if codes_only and any(codes_only) else None
 
     def _set_signature_columns_if_needed(self):
         super()._set_signature_columns_if_needed()
@@ -93,14 +97,31 @@ class LogitsSFTTrainer(SFTTrainer):
         gold = labels[:, 1:][mask]
         logits, outputs = self.completion_logits(model, inputs, mask)
         per_token = self.token_loss(logits, gold, inputs, mask)
-        weight = self.args.code_loss_weight
-        if weight != 1.0 and model.training:
-            if self.code_token_ids.device != labels.device:  # moved once, not in every step
-                self.code_token_ids = self.code_token_ids.to(labels.device)
-            per_token = per_token * torch.where(torch.isin(gold, self.code_token_ids), weight, 1.0)
+        if model.training:
+            weights = self.position_weights(gold, inputs["example_index"], mask)
+            if weights is not None:
+                per_token = per_token * weights
         count = num_items_in_batch if num_items_in_batch is not None else mask.sum()
         loss = per_token.sum() / torch.as_tensor(count, device=per_token.device).clamp(min=1)
         return (loss, outputs) if return_outputs else loss
+
+
+    def position_weights(self, gold: torch.Tensor, example_index: torch.Tensor, mask: torch.Tensor):
+        """Training loss weights (N,): `code_loss_weight` where the gold token is a code token, 0 at the other tokens
+        of a codes-only record; None when every weight is 1."""
+        codes_only = self.codes_only[example_index.cpu()] if self.codes_only is not None else None
+        if codes_only is not None and not codes_only.any():
+            codes_only = None
+        if self.args.code_loss_weight == 1.0 and codes_only is None:
+            return None
+        if self.code_token_ids.device != gold.device:  # moved once, not in every step
+            self.code_token_ids = self.code_token_ids.to(gold.device)
+        is_code = torch.isin(gold, self.code_token_ids)
+        weights = torch.where(is_code, self.args.code_loss_weight, 1.0)
+        if codes_only is not None:
+            row = torch.arange(mask.shape[0], device=mask.device)[:, None].expand_as(mask)[mask]
+            weights = weights.masked_fill(codes_only.to(gold.device)[row] & ~is_code, 0.0)
+        return weights
 
 
 class ConKDTrainer(LogitsSFTTrainer):

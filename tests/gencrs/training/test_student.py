@@ -227,3 +227,45 @@ def test_length_grouped_batches_pad_less_and_keep_teacher_outputs_aligned(studen
         assert summary["steps"] == 2
         padding[grouped] = probe.padding
     assert padding[True] < 0.85 * padding[False]  # seed 0: 0.28 vs 0.36 of the tokens (0.21 vs 0.37 before the titles told the genre)
+
+
+def test_teacher_records_recommend_the_rec_teachers_top_item_and_train_only_its_codes(student_values, tmp_path):
+    """teacher_records: every train turn without a gold target gets a twin record that recommends the rec teacher's
+    top item outside its context, with the turn's own prompt; in training only the twin's code tokens carry loss
+    (the intent, span markers and response do not, so the student does not learn to recommend more often)."""
+    from gencrs.data.protocols import Context
+    from gencrs.data.records import examples_by_key
+    from gencrs.teachers.rec import RecTeacher
+    from gencrs.training.student import build_student_trainer
+
+    values = student_values(tmp_path / "run", teacher_records=True, max_steps=2,
+                            teacher_cache=str(tmp_path / "cache"))
+    run, records, trainer = build_student_trainer(StudentRunConfig(**values))
+    examples = examples_by_key(run.dataset, "train")
+    plain = [r for r in records.train if not r.get("codes_only")]
+    twins = [r for r in records.train if r.get("codes_only")]
+    untargeted = [r for r in plain if not examples[r["key"]].targets]
+    assert len(plain) == 32 and untargeted and [t["key"] for t in twins] == [f"teacher:{r['key']}" for r in untargeted]
+
+    teacher = RecTeacher.load(values["rec_teacher"])
+    sources = [examples[r["key"]] for r in untargeted]
+    top = teacher.rank([Context(e.key, e.context, e.context_items, list(e.context_items)) for e in sources], 1)
+    for twin, source, record, (item,) in zip(twins, sources, untargeted, top):
+        assert twin["prompt"] == record["prompt"] and item not in source.context_items
+        assert "".join(run.codebook.text(item)) in twin["completion"][0]["content"]
+
+    dataset = trainer.train_dataset
+    rows = [n for n in range(len(dataset)) if records.train[dataset[n]["example_index"]].get("codes_only")][:2]
+    rows += [n for n in range(len(dataset)) if not records.train[dataset[n]["example_index"]].get("codes_only")][:2]
+    batch = trainer.data_collator([dataset[n] for n in rows])
+    mask = batch["labels"][:, 1:] != -100
+    gold = batch["labels"][:, 1:][mask]
+    weights = trainer.position_weights(gold, batch["example_index"], mask)
+    is_code = torch.isin(gold, trainer.code_token_ids)
+    row_of = torch.arange(len(rows))[:, None].expand_as(mask)[mask]
+    twin_rows = row_of < 2
+    assert (weights[twin_rows & is_code] == values.get("code_loss_weight", 1.0)).all()
+    assert (weights[twin_rows & ~is_code] == 0).all() and (twin_rows & ~is_code).any()
+    assert (weights[~twin_rows] == 1).all()  # the dataset's own turns train every completion token
+
+    assert train_student(StudentRunConfig(**values))["steps"] == 2  # the cache holds the twins' teacher outputs
