@@ -18,18 +18,24 @@ def sft_records(dataset: Dataset, split: str, codebook: CodeBook, tokenizer, max
     for ex in build_examples(dataset, split):
         if limit is not None and len(records) >= limit:
             break
-        completion = [{"role": "assistant", "content": turn_text(ex, codebook)}]
-        context = list(ex.context)
-        while True:
-            prompt = prompt_messages(context)
-            n = len(tokenizer.apply_chat_template(prompt + completion, tokenize=True, return_dict=False))
-            if n <= max_length or not context:
-                break
-            context = context[1:]
-        if n > max_length:
-            continue  # the completion alone is too long: skipped, and counted by the caller
-        records.append({"prompt": prompt, "completion": completion, "key": ex.key})
+        record = fitted_record(tokenizer, ex, turn_text(ex, codebook), max_length)
+        if record is not None:  # else the completion alone is too long: skipped, and counted by the caller
+            records.append(record)
     return records
+
+
+def fitted_record(tokenizer, example: Example, turn: str, max_length: int) -> dict | None:
+    """The record of `example` with the assistant turn `turn`, its oldest context messages dropped until prompt +
+    completion fit `max_length` tokens; None when the completion alone does not fit."""
+    completion = [{"role": "assistant", "content": turn}]
+    context = list(example.context)
+    while True:
+        prompt = prompt_messages(context)
+        n = len(tokenizer.apply_chat_template(prompt + completion, tokenize=True, return_dict=False))
+        if n <= max_length or not context:
+            break
+        context = context[1:]
+    return {"prompt": prompt, "completion": completion, "key": example.key} if n <= max_length else None
 
 
 def item_examples(dataset: Dataset, per_item: int, seed: int = 0) -> list[Example]:

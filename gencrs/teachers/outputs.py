@@ -148,10 +148,12 @@ def encode_records(tokenizer, records: list[dict]) -> tuple[dict, torch.Tensor]:
 
 def cache_fingerprint(dialogue_teacher: str, rec_teacher: str, max_length: int, top_k: int, records: list[dict],
                       exclude_context: bool = False) -> str:
-    """What a teacher cache depends on: both teachers' files (path, size, mtime), max_length, top_k, the records and
-    whether the rec teacher's context items are excluded."""
+    """What a teacher cache depends on: both teachers' files (path, size, mtime), max_length, top_k, the records (their
+    keys, prompts and completions) and whether the rec teacher's context items are excluded."""
     import hashlib
-    parts = [str(max_length), str(top_k), str(len(records)), records[-1]["key"] if records else ""]
+    import json
+    content = hashlib.sha256(json.dumps([[r["key"], r["prompt"], r["completion"]] for r in records]).encode())
+    parts = [str(max_length), str(top_k), str(len(records)), content.hexdigest()]
     parts += ["exclude_context"] if exclude_context else []  # absent when off: caches built before the option stay valid
     for directory in (dialogue_teacher, rec_teacher):
         for path in sorted(Path(directory).glob("*")):

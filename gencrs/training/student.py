@@ -13,7 +13,7 @@ from accelerate import PartialState
 
 from gencrs.data.examples import Example
 from gencrs.data.protocols import Context
-from gencrs.data.records import examples_by_key, turn_text
+from gencrs.data.records import examples_by_key, fitted_record, turn_text
 from gencrs.errors import GencrsError
 from gencrs.format import ITEM_END, ITEM_START
 from gencrs.teachers.outputs import (
@@ -79,12 +79,14 @@ def check_teachers(cfg: StudentRunConfig) -> None:
                               f"(recipes/train_{name}.py) or set gamma=0 for plain SFT")
 
 
-def teacher_records(run: Run, train: list[dict], examples: dict[str, Example]) -> tuple[list[dict], dict[str, Example]]:
+def teacher_records(run: Run, train: list[dict], examples: dict[str, Example],
+                    tokenizer) -> tuple[list[dict], dict[str, Example]]:
     """The train turns without a gold target (most turns: the assistant asks, chats, discusses), each as a
     recommendation of the rec teacher's top item outside its context: the student then learns what the teacher
     would recommend in every context it reads, not only in the ~quarter where the dataset's assistant recommended.
-    The records (keys `teacher:<key>`, the source turn's prompt) are flagged `codes_only`: their loss counts at the
-    code tokens only, so the student does not learn to recommend more often than the dataset's assistants."""
+    The records (keys `teacher:<key>`, the source turn's context, fitted to max_length like every record: the twin's
+    turn can be longer than its source's) are flagged `codes_only`: their loss counts at the code tokens only, so the
+    student does not learn to recommend more often than the dataset's assistants."""
     sources = [r for r in train if r["key"] in examples and not examples[r["key"]].targets]
     if not sources:
         return [], {}
@@ -98,9 +100,10 @@ def teacher_records(run: Run, train: list[dict], examples: dict[str, Example]) -
             continue
         example = replace(examples[record["key"]], dialogue_id=f"teacher:{examples[record['key']].dialogue_id}",
                           intent="recommend", targets=top[:1], response=f"{ITEM_START}{run.titles[top[0]]}{ITEM_END}")
-        labelled[example.key] = example
-        records.append({"prompt": record["prompt"], "key": example.key, "codes_only": True,
-                        "completion": [{"role": "assistant", "content": turn_text(example, run.codebook)}]})
+        twin = fitted_record(tokenizer, example, turn_text(example, run.codebook), run.cfg.max_length)
+        if twin is not None:
+            labelled[example.key] = example
+            records.append({**twin, "codes_only": True})
     log.info("teacher_records: %d train turns labelled with the rec teacher's top item", len(records))
     return records, labelled
 
@@ -130,7 +133,7 @@ def build_student_trainer(cfg: StudentRunConfig, callbacks=()) -> tuple[Run, Run
     if args.distills:
         examples = examples_by_key(run.dataset, "train", cfg.item_records, cfg.seed)
         if cfg.teacher_records:
-            labelled_records, labelled = teacher_records(run, records.train, examples)
+            labelled_records, labelled = teacher_records(run, records.train, examples, built.tokenizer)
             records.train += labelled_records
             examples.update(labelled)
         teachers = student_teachers(run, built, records.train, examples)

@@ -2,6 +2,7 @@ import torch
 
 from gencrs.teachers.outputs import (
     TeacherCache,
+    cache_fingerprint,
     code_distributions,
     dialogue_teacher_outputs,
 )
@@ -51,3 +52,15 @@ def test_cache_round_trip_within_float16(tmp_path):
         for name in ("mass", "topk_probs", "rec"):
             torch.testing.assert_close(back[key][name], row[name].float(), atol=1e-3, rtol=1e-3)
         assert torch.equal(back[key]["topk_ids"], row["topk_ids"])
+
+
+def test_cache_fingerprint_follows_the_records_content(tmp_path):
+    """The same keys and count with another prompt (a record refitted to max_length) is another cache."""
+    for name in ("dialogue", "rec"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "weights").write_text(name)
+    record = lambda prompt: {"key": "d:1", "prompt": [{"role": "user", "content": prompt}],
+                             "completion": [{"role": "assistant", "content": "<|intent:chat|>Hi"}]}
+    fingerprint = lambda records: cache_fingerprint(str(tmp_path / "dialogue"), str(tmp_path / "rec"), 512, 32, records)
+    assert fingerprint([record("older. newer")]) == fingerprint([record("older. newer")])
+    assert fingerprint([record("older. newer")]) != fingerprint([record("newer")])

@@ -231,14 +231,15 @@ def test_length_grouped_batches_pad_less_and_keep_teacher_outputs_aligned(studen
 
 def test_teacher_records_recommend_the_rec_teachers_top_item_and_train_only_its_codes(student_values, tmp_path):
     """teacher_records: every train turn without a gold target gets a twin record that recommends the rec teacher's
-    top item outside its context, with the turn's own prompt; in training only the twin's code tokens carry loss
-    (the intent, span markers and response do not, so the student does not learn to recommend more often)."""
+    top item outside its context, with the turn's own context fitted to max_length (a twin's turn is often longer
+    than its source's, and TRL would cut its end); in training only the twin's code tokens carry loss (the intent,
+    span markers and response do not, so the student does not learn to recommend more often)."""
     from gencrs.data.protocols import Context
     from gencrs.data.records import examples_by_key
     from gencrs.teachers.rec import RecTeacher
     from gencrs.training.student import build_student_trainer
 
-    values = student_values(tmp_path / "run", teacher_records=True, max_steps=2,
+    values = student_values(tmp_path / "run", teacher_records=True, max_steps=2, max_length=96,
                             teacher_cache=str(tmp_path / "cache"))
     run, records, trainer = build_student_trainer(StudentRunConfig(**values))
     examples = examples_by_key(run.dataset, "train")
@@ -246,12 +247,17 @@ def test_teacher_records_recommend_the_rec_teachers_top_item_and_train_only_its_
     twins = [r for r in records.train if r.get("codes_only")]
     untargeted = [r for r in plain if not examples[r["key"]].targets]
     assert len(plain) == 32 and untargeted and [t["key"] for t in twins] == [f"teacher:{r['key']}" for r in untargeted]
+    length = lambda r: len(trainer.processing_class.apply_chat_template(r["prompt"] + r["completion"], tokenize=True,
+                                                                          return_dict=False))
+    assert all(length(t) <= 96 for t in twins)
+    assert any(len(t["prompt"]) < len(r["prompt"]) for t, r in zip(twins, untargeted))  # some had to drop more context
 
     teacher = RecTeacher.load(values["rec_teacher"])
     sources = [examples[r["key"]] for r in untargeted]
     top = teacher.rank([Context(e.key, e.context, e.context_items, list(e.context_items)) for e in sources], 1)
     for twin, source, record, (item,) in zip(twins, sources, untargeted, top):
-        assert twin["prompt"] == record["prompt"] and item not in source.context_items
+        assert twin["prompt"] == record["prompt"][len(record["prompt"]) - len(twin["prompt"]):]  # its newest messages
+        assert item not in source.context_items
         assert "".join(run.codebook.text(item)) in twin["completion"][0]["content"]
 
     dataset = trainer.train_dataset
