@@ -83,7 +83,7 @@ def teacher_records(run: Run, train: list[dict], examples: dict[str, Example],
                     tokenizer) -> tuple[list[dict], dict[str, Example]]:
     """The train turns without a gold target (most turns: the assistant asks, chats, discusses), each as a
     recommendation of the rec teacher's top item outside its context: the student then learns what the teacher
-    would recommend in every context it reads, not only in the ~quarter where the dataset's assistant recommended.
+    would recommend in every context it reads, not only in the turns where the dataset's assistant recommended.
     The records (keys `teacher:<key>`, the source turn's context, fitted to max_length like every record: the twin's
     turn can be longer than its source's) are flagged `codes_only`: their loss counts at the code tokens only, so the
     student does not learn to recommend more often than the dataset's assistants."""

@@ -105,10 +105,10 @@ class LogitsSFTTrainer(SFTTrainer):
         loss = per_token.sum() / torch.as_tensor(count, device=per_token.device).clamp(min=1)
         return (loss, outputs) if return_outputs else loss
 
-
     def position_weights(self, gold: torch.Tensor, example_index: torch.Tensor, mask: torch.Tensor):
         """Training loss weights (N,): `code_loss_weight` where the gold token is a code token, 0 at the other tokens
-        of a codes-only record; None when every weight is 1."""
+        of a codes-only record (they still count in the mean's denominator, as the cache covers every completion
+        token); None when every weight is 1."""
         codes_only = self.codes_only[example_index.cpu()] if self.codes_only is not None else None
         if codes_only is not None and not codes_only.any():
             codes_only = None
