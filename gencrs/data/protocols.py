@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from gencrs.data import Dataset, build_examples
+from gencrs.data import Dataset, Example, build_examples
 from gencrs.format import render_mentions
 
 PROTOCOLS = ("unicrs", "recommender", "gcrs")
@@ -46,14 +46,19 @@ def unicrs_instances(dataset: Dataset, split: str, roles: tuple[str, ...] = ("us
     return instances
 
 
+def recommender_context(example: Example) -> Context:
+    """A turn's context as the recommender protocol ranks for it: items mentioned earlier are excluded (they can never
+    be targets)."""
+    return Context(example.key, example.context, example.context_items, list(example.context_items))
+
+
 def recommender_instances(dataset: Dataset, split: str) -> list[Instance]:
-    """Assistant turns that recommend (have targets: items not mentioned earlier); one instance per target; items
-    mentioned earlier are excluded from the ranking (they can never be targets)."""
+    """Assistant turns that recommend (have targets: items not mentioned earlier); one instance per target, ranked
+    from its recommender_context."""
     instances = []
     for ex in build_examples(dataset, split):
         if ex.targets:
-            context = Context(ex.key, ex.context, ex.context_items, list(ex.context_items))
-            instances.extend(Instance(context, item) for item in ex.targets)
+            instances.extend(Instance(recommender_context(ex), item) for item in ex.targets)
     return instances
 
 

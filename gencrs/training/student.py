@@ -12,7 +12,7 @@ from pathlib import Path
 from accelerate import PartialState
 
 from gencrs.data.examples import Example
-from gencrs.data.protocols import Context
+from gencrs.data.protocols import recommender_context
 from gencrs.data.records import examples_by_key, fitted_record, turn_text
 from gencrs.errors import GencrsError
 from gencrs.format import ITEM_END, ITEM_START
@@ -87,19 +87,18 @@ def teacher_records(run: Run, train: list[dict], examples: dict[str, Example],
     The records (keys `teacher:<key>`, the source turn's context, fitted to max_length like every record: the twin's
     turn can be longer than its source's) are flagged `codes_only`: their loss counts at the code tokens only, so the
     student does not learn to recommend more often than the dataset's assistants."""
-    sources = [r for r in train if r["key"] in examples and not examples[r["key"]].targets]
+    sources = [examples[r["key"]] for r in train if r["key"] in examples and not examples[r["key"]].targets]
     if not sources:
         return [], {}
     teacher = RecTeacher.load(run.cfg.rec_teacher)
-    contexts = [Context(e.key, e.context, e.context_items, list(e.context_items))
-                for e in (examples[r["key"]] for r in sources)]
+    contexts = [recommender_context(source) for source in sources]
     teacher.prepare(contexts)
     records, labelled = [], {}
-    for record, top in zip(sources, teacher.rank(contexts, 1)):
+    for source, top in zip(sources, teacher.rank(contexts, 1)):
         if not top:
             continue
-        example = replace(examples[record["key"]], dialogue_id=f"teacher:{examples[record['key']].dialogue_id}",
-                          intent="recommend", targets=top[:1], response=f"{ITEM_START}{run.titles[top[0]]}{ITEM_END}")
+        example = replace(source, dialogue_id=f"teacher:{source.dialogue_id}", intent="recommend", targets=top,
+                          response=f"{ITEM_START}{run.titles[top[0]]}{ITEM_END}")
         twin = fitted_record(tokenizer, example, turn_text(example, run.codebook), run.cfg.max_length)
         if twin is not None:
             labelled[example.key] = example
