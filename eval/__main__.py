@@ -5,11 +5,13 @@
     python -m eval compare run_a=RUN_A run_b=RUN_B turns=true [k=1]   (on generated turns: a target among the first k named)
     python -m eval seeds runs=[RUN_SEED0,RUN_SEED1,RUN_SEED2]   (mean and standard deviation of every metric over seeds)
     python -m eval table --config recipes/configs/table_redial.yaml   (train what is missing, evaluate, tabulate)
+    python -m eval codes rec_teacher=DIR semantic_ids=[DIR_A,DIR_B] dataset=inspired split=valid   (what each code level says)
 """
 
 import sys
 from dataclasses import dataclass, field
 
+from eval.codes import CodesConfig, code_information
 from eval.compare import compare, compare_turns
 from eval.run import EvalConfig, evaluate
 from eval.seeds import summarize_seeds
@@ -45,6 +47,7 @@ COMMANDS = {
     "compare": (CompareConfig, compare_runs, "paired comparison of two runs' Recall@k or turn hits (exact McNemar test)"),
     "seeds": (SeedsConfig, lambda cfg: summarize_seeds(cfg.runs), "mean and standard deviation of runs over seeds"),
     "table": (TableConfig, build_table, "a results table: its rows' runs trained when missing, evaluated, tabulated"),
+    "codes": (CodesConfig, code_information, "per code level, the rec teacher's cross-entropy of the targets' codes against the trie prior"),
 }
 
 

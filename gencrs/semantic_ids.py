@@ -6,6 +6,10 @@
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.linalg import svds
+
 from gencrs.data import load_dataset
 from gencrs.errors import GencrsError
 from gencrs.io import atomic_dir
@@ -24,6 +28,10 @@ class SemanticIdConfig(QuantizerConfig):
     dataset: str = "synthetic"
     data_dir: str | None = None
     out: str = "runs/semantic_ids_synthetic"
+    # > 0: each item's text embedding (unit length) is joined by its co-mention vector (unit length) times this weight,
+    # so that the first level also groups items that train dialogues mention together (docs/semantic_ids.md)
+    collaborative_weight: float = 0.0
+    collaborative_dim: int = 32
 
 
 def item_texts(dataset) -> list[ItemText]:
@@ -31,11 +39,38 @@ def item_texts(dataset) -> list[ItemText]:
     return [ItemText(item.id, item.text, tuple(item.genres)) for item in dataset.catalog.values()]
 
 
+def collaborative_vectors(dataset, dim: int, seed: int = 0) -> np.ndarray:
+    """One row per catalog item (catalog order): its place among the items that train dialogues mention with it, the
+    item's row of a rank-`dim` SVD of the log(1 + co-mention count) matrix, scaled to unit length. Zero for an item no
+    train dialogue mentions beside another: its code then follows its text alone."""
+    index = {item_id: n for n, item_id in enumerate(dataset.catalog)}
+    rows, cols = [], []
+    for mentions in dataset.train_mentions():
+        items = [index[i] for i in dict.fromkeys(mentions) if i in index]
+        rows += [a for a in items for b in items if a != b]
+        cols += [b for a in items for b in items if a != b]
+    n = len(index)
+    if not 0 < dim < n or not rows:
+        raise GencrsError(f"collaborative_dim={dim}: needs 0 < dim < {n} catalog items and co-mentions in "
+                          f"{dataset.name}'s train dialogues ({len(rows)} pairs)")
+    counts = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n)).tocsr()  # duplicates sum
+    counts.data = np.log1p(counts.data)
+    u, s, _ = svds(counts, k=dim, random_state=seed)
+    vectors = u * np.sqrt(s)
+    mentioned = np.diff(counts.indptr) > 0
+    vectors[mentioned] /= np.maximum(np.linalg.norm(vectors[mentioned], axis=1, keepdims=True), 1e-12)
+    vectors[~mentioned] = 0.0
+    return vectors.astype(np.float32)
+
+
 def build_semantic_ids(cfg: SemanticIdConfig, dataset=None) -> SemanticIds:
     """Embed and quantize the catalog of `dataset` (default: cfg.dataset) and write OUT: codes.json, quantizer.npz,
     stats.json, manifest.json (tokenizer_ext.build)."""
     dataset = dataset or load_dataset(cfg.dataset, data_dir=cfg.data_dir, seed=cfg.seed)
-    semantic_ids = quantize_catalog(item_texts(dataset), cfg)
+    extra = None
+    if cfg.collaborative_weight > 0:
+        extra = cfg.collaborative_weight * collaborative_vectors(dataset, cfg.collaborative_dim, cfg.seed)
+    semantic_ids = quantize_catalog(item_texts(dataset), cfg, extra)
     semantic_ids.manifest["config"] = asdict(cfg)
     with atomic_dir(cfg.out) as tmp:
         semantic_ids.save(tmp)

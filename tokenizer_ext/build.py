@@ -110,12 +110,19 @@ def genre_coherence(items: list[ItemText], codes: np.ndarray, seed: int = 0, pai
     return {"same_first_code_share_genre": same / pairs, "random_pairs_share_genre": random_ / pairs, "pairs_sampled": pairs}
 
 
-def build_semantic_ids(items: list[ItemText], cfg: QuantizerConfig) -> SemanticIds:
+def build_semantic_ids(items: list[ItemText], cfg: QuantizerConfig,
+                       extra_vectors: np.ndarray | None = None) -> SemanticIds:
+    """`extra_vectors` (one row per item, in order): what else an item's code should say, joined to its text embedding
+    before quantization (gencrs: the item's co-mention vector, so that the first level carries collaborative signal)."""
     check_items(items)
     texts = [item.text for item in items]
     timings = {}
     start = time.perf_counter()
     vectors = embed_texts(texts, cfg.encoder, cfg.cache_dir)
+    if extra_vectors is not None:
+        if extra_vectors.shape[0] != len(items):
+            raise SemanticIdError(f"{extra_vectors.shape[0]} extra vectors for {len(items)} items")
+        vectors = np.concatenate([vectors, extra_vectors.astype(vectors.dtype)], axis=1)
     timings["embed_seconds"] = round(time.perf_counter() - start, 2)
     start = time.perf_counter()
     with tqdm(total=cfg.levels, desc="rq-kmeans levels", unit="level") as bar:
