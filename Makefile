@@ -46,6 +46,9 @@ demo: setup
 # Measured on 2 CPU cores. `make inspired` from an empty runs/ (after `make setup`), one run, 2026-12-02: 2 h 3 min
 # (tiny base 3 min, semantic IDs 0.3, dialogue teacher 72 with tests running beside it and the full-logits loss of
 # before that day, context encoder 5, rec teacher 2, student 41: teacher cache 12, 1,614 steps 27, evaluation 2).
+# The same parts by their recipes on a new checkout, 2026-12-02 (session 24): tiny base 6 min (semantic-ID builds and a
+# test beside it), semantic IDs 0.6, context encoder 8, rec teacher 3, dialogue teacher 41 (1,614 steps, valid loss
+# 2.943; short tests beside it).
 # `make redial`, stage by stage (docs/experiments.md), not yet as one run: about 4.5 hours (tiny base 2 min, semantic
 # IDs 2, dialogue teacher 75-120, context encoder 63, rec teacher 24, student: teacher cache 22, 3,558 steps 80,
 # evaluation 3), measured before the loss took the logits at the completion positions only (x1.39 per step).
