@@ -22,7 +22,7 @@ import torch
 
 from gencrs.data import load_dataset
 from gencrs.data.protocols import contexts_of, select_instances
-from gencrs.teachers.outputs import code_distributions, item_code_tensor
+from gencrs.teachers.outputs import code_distributions, excluded_item_probs, item_code_tensor
 from gencrs.teachers.rec import RecTeacher
 from tokenizer_ext.codebook import CodeBook
 
@@ -52,7 +52,7 @@ def code_information(cfg: CodesConfig) -> dict:
     teacher = RecTeacher.load(cfg.rec_teacher)
     contexts = contexts_of(instances)
     teacher.prepare(contexts)
-    probs = dict(zip((c.key for c in contexts), teacher.item_probs(contexts)))
+    probs = dict(zip((c.key for c in contexts), excluded_item_probs(teacher, contexts)))
     index = {item: n for n, item in enumerate(teacher.item_ids)}
     uniform = torch.ones(len(teacher.item_ids))
     out = {"instances": len(instances), "rec_teacher": cfg.rec_teacher, "tables": {}}
@@ -61,10 +61,9 @@ def code_information(cfg: CodesConfig) -> dict:
         item_codes = item_code_tensor(codebook, teacher.item_ids)
         teacher_p, teacher_top1, prior_p = [], [], []
         for instance in instances:
-            p = probs[instance.context.key].clone()
-            p[[index[i] for i in instance.context.exclude if i in index]] = 0.0
             target = index[instance.label]
-            levels_p, top1 = level_probabilities(p, item_codes, target, codebook.codes_per_level)
+            levels_p, top1 = level_probabilities(probs[instance.context.key], item_codes, target,
+                                                 codebook.codes_per_level)
             teacher_p.append(levels_p)
             teacher_top1.append(top1)
             prior_p.append(level_probabilities(uniform, item_codes, target, codebook.codes_per_level)[0])

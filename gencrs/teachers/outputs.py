@@ -121,13 +121,19 @@ def online_dialogue_outputs(model, input_ids: torch.Tensor, attention_mask: torc
     return [{k: parts[k][row] for k in parts} for row in range(len(sizes))]
 
 
-def online_rec_outputs(rec_teacher, contexts, targets: list[list[str]], codebook: CodeBook) -> list[torch.Tensor]:
-    """Per example, the code distributions of its gold target span (zero rows when it has no target); a context's
-    `exclude` items get no probability."""
+def excluded_item_probs(rec_teacher, contexts) -> torch.Tensor:
+    """The rec teacher's P(item | context), each context's `exclude` items at zero (not renormalized)."""
     probs = rec_teacher.item_probs(contexts)
     index = {item: n for n, item in enumerate(rec_teacher.item_ids)}
     for row, context in zip(probs, contexts):
         row[[index[i] for i in context.exclude if i in index]] = 0
+    return probs
+
+
+def online_rec_outputs(rec_teacher, contexts, targets: list[list[str]], codebook: CodeBook) -> list[torch.Tensor]:
+    """Per example, the code distributions of its gold target span (zero rows when it has no target); a context's
+    `exclude` items get no probability."""
+    probs = excluded_item_probs(rec_teacher, contexts)
     codes = item_code_tensor(codebook, rec_teacher.item_ids)
     return [code_distributions(p, codes, [codebook.item_codes[t] for t in gold], codebook.codes_per_level)
             for p, gold in zip(probs, targets)]
