@@ -51,7 +51,7 @@ class CoOccurrence:
         from gencrs.teachers.comentions import CoMentions
 
         self.popularity = Popularity(dataset)
-        self.comentions = CoMentions.count(dataset.train_mentions())
+        self.comentions = CoMentions.count(dataset)
 
     def rank(self, contexts: list[Context], k: int) -> list[list[str]]:
         rankings = []

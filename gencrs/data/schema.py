@@ -1,6 +1,7 @@
 """The normalized schema every source is loaded into."""
 
 import re
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 ROLES = ("user", "assistant")
@@ -102,6 +103,18 @@ class Dataset:
         """The item mentions of every train dialogue, approximate ones included, in order (a turn's repeats once): what
         popularity, co-mention counts and the rec teacher graph's co-mention edges read."""
         return [[i for t in d.turns for i in t.items] for d in self.splits.get("train", []) + self.approximate_train]
+
+    def train_comentions(self) -> dict[str, Counter]:
+        """item -> item -> the number of train dialogues (approximate ones included) that mention both: what the
+        co-occurrence baseline, the rec teacher's co-mention term and collaborative semantic IDs read."""
+        pairs: dict[str, Counter] = defaultdict(Counter)
+        for mentions in self.train_mentions():
+            items = list(dict.fromkeys(mentions))
+            for a in items:
+                for b in items:
+                    if a != b:
+                        pairs[a][b] += 1
+        return dict(pairs)
 
     def title(self, item_id: str) -> str:
         return self.catalog[item_id].display

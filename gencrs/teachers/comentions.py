@@ -3,7 +3,7 @@ can add to its item logits (`fusion_weight`, chosen on valid; docs/teachers.md).
 
 import json
 import math
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 
 from gencrs.io import atomic_write_text
@@ -14,16 +14,9 @@ class CoMentions:
         self.pairs = pairs  # item -> item -> number of train dialogues that mention both
 
     @classmethod
-    def count(cls, dialogue_mentions: list[list[str]]) -> "CoMentions":
-        """From the item mentions of each train dialogue (Dataset.train_mentions)."""
-        pairs: dict[str, Counter] = defaultdict(Counter)
-        for mentions in dialogue_mentions:
-            items = list(dict.fromkeys(mentions))
-            for a in items:
-                for b in items:
-                    if a != b:
-                        pairs[a][b] += 1
-        return cls({a: dict(c) for a, c in pairs.items()})
+    def count(cls, dataset) -> "CoMentions":
+        """From the dataset's train dialogues (Dataset.train_comentions)."""
+        return cls({a: dict(c) for a, c in dataset.train_comentions().items()})
 
     def scores(self, context_items: list[str]) -> Counter:
         """Items co-mentioned with the context's items, weighted by recency of the context mention: the last mentioned

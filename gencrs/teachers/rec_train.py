@@ -132,7 +132,7 @@ def train_rec_teacher(cfg: RecTeacherConfig) -> dict:
 def choose_fusion_weight(teacher: RecTeacher, dataset, cfg: RecTeacherConfig, valid, valid_contexts) -> dict:
     """Adds the train co-mentions to the trained teacher and keeps the weight of their term (0 included: no term) with
     the best valid `select_metric`. Returns {weight: valid metrics}."""
-    teacher.comentions = CoMentions.count(dataset.train_mentions())
+    teacher.comentions = CoMentions.count(dataset)
     return _choose(teacher, "fusion_weight", cfg.fusion_weights, cfg.select_metric, valid, valid_contexts)
 
 

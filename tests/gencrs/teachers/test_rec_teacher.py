@@ -55,7 +55,7 @@ def test_comention_fusion_is_chosen_on_valid_and_saved_with_the_teacher(trained,
     teacher.fusion_weight = 2.0
     teacher.save(tmp_path / "teacher", {"dim": 64, "num_bases": 8, "layers": 1, "dropout": 0.1})
     loaded = RecTeacher.load(tmp_path / "teacher", cache_dir=teacher.cache_dir)
-    assert loaded.fusion_weight == 2.0 and loaded.comentions.pairs == CoMentions.count(synthetic.train_mentions()).pairs
+    assert loaded.fusion_weight == 2.0 and loaded.comentions.pairs == CoMentions.count(synthetic).pairs
     fused = loaded.item_probs(contexts).log()
     loaded.fusion_weight = 0.0
     plain = loaded.item_probs(contexts).log()
@@ -65,9 +65,14 @@ def test_comention_fusion_is_chosen_on_valid_and_saved_with_the_teacher(trained,
 
 
 def test_comention_scores_hand_computed():
+    from gencrs.data import Dataset, Dialogue, Turn
     from gencrs.teachers.comentions import CoMentions
 
-    comentions = CoMentions.count([["a", "b", "c", "a"], ["a", "c"]])  # a dialogue's repeats count once
+    def dialogue(*turn_items):
+        return Dialogue(id=str(turn_items), turns=[Turn("user", "", list(items)) for items in turn_items])
+
+    train = [dialogue(["a", "b"], ["c", "a"]), dialogue(["a"], ["c"])]  # a dialogue's repeats count once
+    comentions = CoMentions.count(Dataset(name="hand", catalog={}, splits={"train": train}))
     assert comentions.pairs["a"] == {"b": 1, "c": 2}
     # context [a, b]: b is the last mention (weight 1), a the one before (1/2)
     assert comentions.scores(["a", "b"]) == {"a": 1.0, "c": 1 + 2 / 2, "b": 1 / 2}
