@@ -49,7 +49,8 @@ demo: setup
 # The same parts by their recipes on a new checkout, 2026-12-02 (session 24): tiny base 6 min (semantic-ID builds and a
 # test beside it), semantic IDs 0.6, context encoder 8, rec teacher 3, dialogue teacher 41 (1,614 steps, valid loss
 # 2.943; short tests beside it).
-# `make redial` on 2026-12-02 (session 25), first parts: tiny base 3 min, semantic IDs 2.5, dialogue teacher 47.
+# `make redial` on 2026-12-02 (session 25), first parts: tiny base 3 min, semantic IDs 2.5, dialogue teacher 47,
+# context encoder 41.
 # `make redial`, stage by stage (docs/experiments.md), not yet as one run: about 4.5 hours (tiny base 2 min, semantic
 # IDs 2, dialogue teacher 75-120, context encoder 63, rec teacher 24, student: teacher cache 22, 3,558 steps 80,
 # evaluation 3), measured before the loss took the logits at the completion positions only (x1.39 per step).
