@@ -44,15 +44,13 @@ def collaborative_vectors(dataset, dim: int, seed: int = 0) -> np.ndarray:
     item's row of a rank-`dim` SVD of the log(1 + co-mention count) matrix, scaled to unit length. Zero for an item no
     train dialogue mentions beside another: its code then follows its text alone."""
     index = {item_id: n for n, item_id in enumerate(dataset.catalog)}
-    rows, cols, values = [], [], []
-    for a, others in dataset.train_comentions().items():
-        for b, count in others.items():
-            if a in index and b in index:
-                rows.append(index[a]), cols.append(index[b]), values.append(count)
+    pairs = [(index[a], index[b], count) for a, others in dataset.train_comentions().items()
+             for b, count in others.items() if a in index and b in index]
     n = len(index)
-    if not 0 < dim < n or not rows:
+    if not 0 < dim < n or not pairs:
         raise GencrsError(f"collaborative_dim={dim}: needs 0 < dim < {n} catalog items and co-mentions in "
-                          f"{dataset.name}'s train dialogues ({len(rows)} pairs)")
+                          f"{dataset.name}'s train dialogues ({len(pairs)} pairs)")
+    rows, cols, values = zip(*pairs)
     counts = coo_matrix((np.array(values, dtype=np.float64), (rows, cols)), shape=(n, n)).tocsr()
     counts.data = np.log1p(counts.data)
     u, s, _ = svds(counts, k=dim, random_state=seed)
