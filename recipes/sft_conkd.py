@@ -132,7 +132,9 @@ def summary_table(cfg: SFTConKDRecipeConfig, student: dict, popularity: dict, tr
     def value(result, key, section):
         v = (result.get(section) or {}).get(key) if section else result.get(key)
         return "-" if v is None else f"{v:.4f}"
-    lines = [f"ConKD student ({cfg.dataset}, {cfg.eval_split} split, {cfg.eval_protocol} protocol, "
+    scored = f"{student.get('instances')} instances"
+    scored += f" from the first {cfg.eval_limit} contexts" if cfg.eval_limit else ""
+    lines = [f"ConKD student ({cfg.dataset}, {cfg.eval_split} split, {cfg.eval_protocol} protocol, {scored}, "
              f"gamma={cfg.gamma}, gate={cfg.gate}, eta={cfg.eta}, seed={cfg.seed}; {train['steps']} steps)", "",
              "| metric | popularity | student |", "|---|---|---|"]
     rows = [(key, value(popularity, key, section), value(student, key, section)) for key, section in TABLE_ROWS]

@@ -31,6 +31,7 @@ def test_demo_builds_everything_and_the_student_beats_popularity(tmp_path, share
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
+    assert re.search(r"valid split, recommender protocol, [1-9][0-9]* instances, gamma=", out), out[:2000]
     for metric, factor in (("recall@1", 2.0), ("recall@10", 2.0)):
         popularity, student = table_row(out, metric)
         assert student >= factor * popularity, (metric, student, popularity)
