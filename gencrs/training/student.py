@@ -54,11 +54,13 @@ class StudentRunConfig(SFTRunConfig):
     top_k: int = 32  # dialogue-teacher tokens kept per position
     teacher_records: bool = False  # every train turn without a gold target also becomes a recommendation of the rec
     # teacher's top item, its loss counted at the code tokens only (teacher_records below)
+    teacher_records_items: int = 1  # how many of the rec teacher's top items each such twin recommends, best first
 
 
 def teacher_cache_dir(cfg: StudentRunConfig) -> Path:
     suffix = "_exclude_context" if cfg.rec_exclude_context else ""
-    suffix += "_teacher_records" if cfg.teacher_records else ""
+    if cfg.teacher_records:
+        suffix += "_teacher_records" + (str(cfg.teacher_records_items) if cfg.teacher_records_items != 1 else "")
     return Path(cfg.teacher_cache or Path(cfg.dialogue_teacher).parent / f"teacher_cache_{cfg.max_length}{suffix}")
 
 
@@ -69,6 +71,8 @@ def conkd_args(cfg: StudentRunConfig) -> ConKDConfig:
     args = training_args(cfg, ConKDConfig)
     if cfg.teacher_records and not args.distills:
         raise GencrsError("teacher_records labels turns with the rec teacher: it needs gamma > 0 (0 is plain SFT)")
+    if cfg.teacher_records_items < 1:
+        raise GencrsError(f"teacher_records_items must be at least 1, not {cfg.teacher_records_items}")
     return args
 
 
@@ -82,9 +86,11 @@ def check_teachers(cfg: StudentRunConfig) -> None:
 def teacher_records(run: Run, train: list[dict], examples: dict[str, Example],
                     tokenizer) -> tuple[list[dict], dict[str, Example]]:
     """The train turns without a gold target (most turns: the assistant asks, chats, discusses), each as a
-    recommendation of the rec teacher's top item outside its context: the student then learns what the teacher
-    would recommend in every context it reads, not only in the turns where the dataset's assistant recommended.
-    The records (keys `teacher:<key>`, the source turn's context, fitted to max_length like every record: the twin's
+    recommendation of the rec teacher's top item outside its context (its top `teacher_records_items`, best first):
+    the student then learns what the teacher would recommend in every context it reads, not only in the turns where
+    the dataset's assistant recommended. With several items, each item's code slots distil the teacher's
+    distribution without the items before it (teachers.outputs.code_distributions), so one twin teaches the code
+    paths of the teacher's top items, not only its first. The records (keys `teacher:<key>`, the source turn's context, fitted to max_length like every record: the twin's
     turn can be longer than its source's) are flagged `codes_only`: their loss counts at the code tokens only, so the
     student does not learn to recommend more often than the dataset's assistants."""
     sources = [examples[r["key"]] for r in train if r["key"] in examples and not examples[r["key"]].targets]
@@ -94,16 +100,17 @@ def teacher_records(run: Run, train: list[dict], examples: dict[str, Example],
     contexts = [recommender_context(source) for source in sources]
     teacher.prepare(contexts)
     records, labelled = [], {}
-    for source, top in zip(sources, teacher.rank(contexts, 1)):
+    for source, top in zip(sources, teacher.rank(contexts, run.cfg.teacher_records_items)):
         if not top:
             continue
         example = replace(source, dialogue_id=f"teacher:{source.dialogue_id}", intent="recommend", targets=top,
-                          response=f"{ITEM_START}{run.titles[top[0]]}{ITEM_END}")
+                          response=", ".join(f"{ITEM_START}{run.titles[item]}{ITEM_END}" for item in top))
         twin = fitted_record(tokenizer, example, turn_text(example, run.codebook), run.cfg.max_length)
         if twin is not None:
             labelled[example.key] = example
             records.append({**twin, "codes_only": True})
-    log.info("teacher_records: %d train turns labelled with the rec teacher's top item", len(records))
+    log.info("teacher_records: %d train turns labelled with the rec teacher's top %d item(s)", len(records),
+             run.cfg.teacher_records_items)
     return records, labelled
 
 

@@ -275,3 +275,38 @@ def test_teacher_records_recommend_the_rec_teachers_top_item_and_train_only_its_
     assert (weights[~twin_rows] == 1).all()  # the dataset's own turns train every completion token
 
     assert train_student(StudentRunConfig(**values))["steps"] == 2  # the cache holds the twins' teacher outputs
+
+
+def test_teacher_records_items_twins_recommend_the_teachers_top_items_in_order(student_values, tmp_path):
+    """teacher_records_items=3: each twin's target span holds the rec teacher's top 3 items outside the context, best
+    first, and its cached rec-teacher rows are one code distribution per code slot of the three; the default cache
+    path tells the setting apart, so runs with one and with three items do not rebuild each other's cache."""
+    from gencrs.data.protocols import Context
+    from gencrs.data.records import examples_by_key
+    from gencrs.teachers.rec import RecTeacher
+    from gencrs.training.student import build_student_trainer, teacher_cache_dir
+
+    values = student_values(tmp_path / "run", teacher_records=True, teacher_records_items=3, max_steps=1,
+                            max_length=96)
+    default_cache = {**values, "teacher_cache": None}
+    assert teacher_cache_dir(StudentRunConfig(**default_cache)).name.endswith("_teacher_records3")
+    assert teacher_cache_dir(StudentRunConfig(**{**default_cache, "teacher_records_items": 1})).name.endswith("_teacher_records")
+    run, records, trainer = build_student_trainer(StudentRunConfig(**{**values, "teacher_cache": str(tmp_path / "cache")}))
+    examples = examples_by_key(run.dataset, "train")
+    twins = [r for r in records.train if r.get("codes_only")]
+    sources = [examples[t["key"].removeprefix("teacher:")] for t in twins]
+    teacher = RecTeacher.load(values["rec_teacher"])
+    tops = teacher.rank([Context(e.key, e.context, e.context_items, list(e.context_items)) for e in sources], 3)
+    assert twins and all(len(top) == 3 for top in tops)
+    for twin, top in zip(twins, tops):
+        assert "".join("".join(run.codebook.text(item)) for item in top) in twin["completion"][0]["content"]
+    rows = trainer.teachers.rows([records.train.index(twins[0])], {}, None)
+    assert rows[0]["rec"].shape == (3 * run.codebook.levels, run.codebook.codes_per_level)
+
+
+def test_teacher_records_items_below_one_is_refused(student_values, tmp_path):
+    from gencrs.errors import GencrsError
+    from gencrs.training.student import conkd_args
+
+    with pytest.raises(GencrsError, match="teacher_records_items"):
+        conkd_args(StudentRunConfig(**student_values(tmp_path / "run", teacher_records=True, teacher_records_items=0)))
