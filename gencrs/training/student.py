@@ -91,8 +91,9 @@ def teacher_records(run: Run, train: list[dict], examples: dict[str, Example],
     the dataset's assistant recommended. With several items, each item's code slots distil the teacher's
     distribution without the items before it (teachers.outputs.code_distributions), so one twin teaches the code
     paths of the teacher's top items, not only its first. The records (keys `teacher:<key>`, the source turn's
-    context, fitted to max_length like every record: the twin's turn can be longer than its source's) are flagged `codes_only`: their loss counts at the code tokens only, so the
-    student does not learn to recommend more often than the dataset's assistants."""
+    context, fitted to max_length like every record: the twin's turn can be longer than its source's) are flagged
+    `codes_only`: their loss counts at the code tokens only, so the student does not learn to recommend more often
+    than the dataset's assistants."""
     sources = [examples[r["key"]] for r in train if r["key"] in examples and not examples[r["key"]].targets]
     if not sources:
         return [], {}
