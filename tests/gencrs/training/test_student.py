@@ -281,7 +281,7 @@ def test_teacher_records_items_twins_recommend_the_teachers_top_items_in_order(s
     """teacher_records_items=3: each twin's target span holds the rec teacher's top 3 items outside the context, best
     first, and its cached rec-teacher rows are one code distribution per code slot of the three; the default cache
     path tells the setting apart, so runs with one and with three items do not rebuild each other's cache."""
-    from gencrs.data.protocols import Context
+    from gencrs.data.protocols import recommender_context
     from gencrs.data.records import examples_by_key
     from gencrs.teachers.rec import RecTeacher
     from gencrs.training.student import build_student_trainer, teacher_cache_dir
@@ -290,13 +290,15 @@ def test_teacher_records_items_twins_recommend_the_teachers_top_items_in_order(s
                             max_length=96)
     default_cache = {**values, "teacher_cache": None}
     assert teacher_cache_dir(StudentRunConfig(**default_cache)).name.endswith("_teacher_records3")
-    assert teacher_cache_dir(StudentRunConfig(**{**default_cache, "teacher_records_items": 1})).name.endswith("_teacher_records")
-    run, records, trainer = build_student_trainer(StudentRunConfig(**{**values, "teacher_cache": str(tmp_path / "cache")}))
+    one_item = StudentRunConfig(**{**default_cache, "teacher_records_items": 1})
+    assert teacher_cache_dir(one_item).name.endswith("_teacher_records")
+    cfg = StudentRunConfig(**{**values, "teacher_cache": str(tmp_path / "cache")})
+    run, records, trainer = build_student_trainer(cfg)
     examples = examples_by_key(run.dataset, "train")
     twins = [r for r in records.train if r.get("codes_only")]
     sources = [examples[t["key"].removeprefix("teacher:")] for t in twins]
     teacher = RecTeacher.load(values["rec_teacher"])
-    tops = teacher.rank([Context(e.key, e.context, e.context_items, list(e.context_items)) for e in sources], 3)
+    tops = teacher.rank([recommender_context(e) for e in sources], 3)
     assert twins and all(len(top) == 3 for top in tops)
     for twin, top in zip(twins, tops):
         assert "".join("".join(run.codebook.text(item)) for item in top) in twin["completion"][0]["content"]
