@@ -1,7 +1,7 @@
 """Training records: one prompt-completion pair per assistant turn, in the output format of gencrs.format."""
 
 from gencrs.data import Dataset, build_examples
-from gencrs.data.examples import Example
+from gencrs.data.examples import Example, dialogue_examples
 from gencrs.format import ITEM_END, ITEM_START, assistant_turn, prompt_messages
 from tokenizer_ext.codebook import CodeBook
 
@@ -69,10 +69,32 @@ def item_records(dataset: Dataset, codebook: CodeBook, per_item: int, seed: int 
             for ex in item_examples(dataset, per_item, seed)]
 
 
-def examples_by_key(dataset: Dataset, split: str, item_records_per_item: int = 0, seed: int = 0) -> dict[str, Example]:
+def approximate_examples(dataset: Dataset) -> list[Example]:
+    """The recommendation turns (those with a target item) of the dataset's approximate train dialogues
+    (`redial_mentions`: the official train dialogues the subset lacks, their turn order and roles rebuilt;
+    docs/data.md). Keys are `precessed:<position>:<turn>`."""
+    return [ex for d in dataset.approximate_train for ex in dialogue_examples(d, dataset.title) if ex.targets]
+
+
+def approximate_records(dataset: Dataset, codebook: CodeBook, tokenizer, max_length: int) -> list[dict]:
+    """Records of `approximate_examples`, flagged `codes_only`: their loss counts at the target's code tokens only,
+    since their text's order and roles are approximate while their items are the dialogue's own."""
+    records = []
+    for ex in approximate_examples(dataset):
+        record = fitted_record(tokenizer, ex, turn_text(ex, codebook), max_length)
+        if record is not None:
+            records.append({**record, "codes_only": True})
+    return records
+
+
+def examples_by_key(dataset: Dataset, split: str, item_records_per_item: int = 0, seed: int = 0,
+                    approximate: bool = False) -> dict[str, Example]:
     """Every Example a run's `split` records come from, by record key: the dialogue turns, and in train the run's
-    item-alignment turns (what the teachers read for each record)."""
+    item-alignment turns and (`approximate`) the approximate dialogues' recommendation turns (what the teachers read
+    for each record)."""
     examples = build_examples(dataset, split)
     if item_records_per_item:
         examples += item_examples(dataset, item_records_per_item, seed)
+    if approximate:
+        examples += approximate_examples(dataset)
     return {e.key: e for e in examples}

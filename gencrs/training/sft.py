@@ -24,7 +24,7 @@ from trl import SFTConfig
 
 from gencrs import model_dir
 from gencrs.data import Dataset, load_dataset
-from gencrs.data.records import item_records, sft_records
+from gencrs.data.records import approximate_records, item_records, sft_records
 from gencrs.errors import GencrsError
 from gencrs.io import atomic_dir, atomic_write_json
 from gencrs.model import (
@@ -71,6 +71,8 @@ class SFTRunConfig:
     code_loss_weight: float = 1.0  # loss weight of the target span's code tokens (gencrs.training.trainer)
     train_limit: int | None = None  # train on the first N records only (smoke runs, tests)
     item_records: int = 0  # item-alignment records per catalog item added to train (gencrs.data.records.item_records)
+    approximate_train: bool = False  # also learn the target codes of the dataset's approximate train dialogues'
+    # recommendation turns (redial_mentions; gencrs.data.records.approximate_records)
     valid_limit: int | None = None
     group_by_length: bool = False  # batches of similar length (less padding: ReDial turns run from 30 to 440 tokens)
     gradient_checkpointing: bool = True  # recompute activations in backward (TRL's default): an 8B run needs the memory;
@@ -108,6 +110,9 @@ def prepare_run(cfg: SFTRunConfig) -> Run:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, seed=cfg.seed)
+    if cfg.approximate_train and not dataset.approximate_train:
+        raise GencrsError(f"approximate_train: dataset {dataset.name} has no approximate train dialogues "
+                          "(redial_mentions has)")
     codebook = CodeBook.load(cfg.semantic_ids)
     differ = set(codebook.item_codes) ^ set(dataset.catalog)
     if differ:
@@ -150,6 +155,11 @@ def run_records(run: Run, tokenizer) -> RunRecords:
     train = sft_records(run.dataset, "train", run.codebook, tokenizer, cfg.max_length, cfg.train_limit)
     if cfg.item_records:
         train += item_records(run.dataset, run.codebook, cfg.item_records, cfg.seed)
+    if cfg.approximate_train:
+        approximate = approximate_records(run.dataset, run.codebook, tokenizer, cfg.max_length)
+        log.info("approximate_train: %d recommendation turns of %d approximate dialogues", len(approximate),
+                 len(run.dataset.approximate_train))
+        train += approximate
     valid = sft_records(run.dataset, "valid", run.codebook, tokenizer, cfg.max_length, cfg.valid_limit)
     log.info("%s: %d train / %d valid records", run.out, len(train), len(valid))
     return RunRecords(train, valid)

@@ -46,7 +46,7 @@ class StudentRunConfig(SFTRunConfig):
     dialogue_teacher: str = "runs/dialogue_teacher_synthetic/model"  # trained by recipes/train_dialogue_teacher.py
     rec_teacher: str = "runs/rec_teacher_synthetic/teacher"  # trained by recipes/train_rec_teacher.py
     teacher_outputs: str = "cache"  # cache | online
-    teacher_cache: str | None = None  # default: <dialogue_teacher>/../teacher_cache_<max_length>[_exclude_context]
+    teacher_cache: str | None = None  # default: <dialogue_teacher>/../teacher_cache_<max_length>[_<option>...]
     rec_exclude_context: bool = False  # the rec teacher's target distribution leaves out the context's items
     gamma: float = 0.5  # weight of distillation against NLL (ConKD: 0.4-0.6); 0 = plain SFT
     gate: str = "hard"  # hard: lambda = 1[mass >= eta] | soft: lambda = mass | none: dialogue teacher only
@@ -59,6 +59,7 @@ class StudentRunConfig(SFTRunConfig):
 
 def teacher_cache_dir(cfg: StudentRunConfig) -> Path:
     suffix = "_exclude_context" if cfg.rec_exclude_context else ""
+    suffix += "_approximate" if cfg.approximate_train else ""
     if cfg.teacher_records:
         suffix += "_teacher_records" + (str(cfg.teacher_records_items) if cfg.teacher_records_items != 1 else "")
     return Path(cfg.teacher_cache or Path(cfg.dialogue_teacher).parent / f"teacher_cache_{cfg.max_length}{suffix}")
@@ -138,7 +139,7 @@ def build_student_trainer(cfg: StudentRunConfig, callbacks=()) -> tuple[Run, Run
     records = run_records(run, built.tokenizer)
     teachers = None
     if args.distills:
-        examples = examples_by_key(run.dataset, "train", cfg.item_records, cfg.seed)
+        examples = examples_by_key(run.dataset, "train", cfg.item_records, cfg.seed, cfg.approximate_train)
         if cfg.teacher_records:
             labelled_records, labelled = teacher_records(run, records.train, examples, built.tokenizer)
             records.train += labelled_records

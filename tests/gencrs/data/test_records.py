@@ -1,8 +1,12 @@
 """Item-alignment records: a request built from one item's metadata -> a recommend turn whose target is that item."""
 
+from dataclasses import replace
+
+import pytest
 import torch
 
-from gencrs.data.records import item_records
+from gencrs.data.examples import dialogue_examples
+from gencrs.data.records import approximate_records, examples_by_key, item_records
 from gencrs.format import parse_turn
 from tokenizer_ext import CodeBook
 
@@ -51,3 +55,37 @@ def test_the_conkd_student_gets_teacher_outputs_for_item_records(student_parts, 
         assert len(row["mass"]) == int((row_labels[1:] != -100).sum()) > 0
         assert row["rec"].shape == (codebook.levels, codebook.codes_per_level)
         torch.testing.assert_close(row["rec"].sum(-1), torch.ones(codebook.levels))
+
+
+def test_approximate_records_learn_the_target_codes_of_the_recommendation_turns(synthetic, smollm2_base):
+    """The approximate dialogues' turns with a target item become records whose loss counts at the codes only, each
+    targeting its turn's new items; their other turns give none; the teachers' examples (examples_by_key with
+    `approximate`) hold each record's turn by its key. Synthetic valid dialogues stand in for the approximate ones:
+    what makes a dialogue approximate (its rebuilt turn order) does not change how its turns are read."""
+    from transformers import AutoTokenizer
+
+    items = sorted(synthetic.catalog)
+    codebook = CodeBook(3, 8, {item: (n // 64, (n // 8) % 8, n % 8) for n, item in enumerate(items)})
+    approximate = [replace(d, id=f"precessed:{n}") for n, d in enumerate(synthetic.splits["valid"][:20])]
+    dataset = replace(synthetic, approximate_train=approximate)
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_base)
+    records = approximate_records(dataset, codebook, tokenizer, max_length=512)
+    turns = [e for d in approximate for e in dialogue_examples(d, dataset.title)]
+    recommending = [e for e in turns if e.targets]
+    assert 0 < len(records) == len(recommending) < len(turns)
+    examples = examples_by_key(dataset, "train", approximate=True)
+    for record, example in zip(records, recommending):
+        assert record["key"] == example.key and record["codes_only"] is True
+        assert examples[record["key"]] == example
+        turn = parse_turn(record["completion"][0]["content"])
+        assert turn["intent"] == "recommend"
+        assert codebook.items_in_text(turn["target"]) == example.targets
+    assert not {r["key"] for r in records} & set(examples_by_key(dataset, "train"))  # only when asked
+
+
+def test_approximate_train_on_a_dataset_without_such_dialogues_is_an_error(tmp_path):
+    from gencrs.errors import GencrsError
+    from gencrs.training.sft import SFTRunConfig, prepare_run
+
+    with pytest.raises(GencrsError, match="approximate_train: dataset synthetic has no approximate train"):
+        prepare_run(SFTRunConfig(out=str(tmp_path / "run"), approximate_train=True))
