@@ -53,6 +53,8 @@ demo: setup
 # context encoder 41; then (session 26) rec teacher 15, student with the config of that day (no twins): teacher cache
 # 11.5, 3,558 steps 30, evaluation 2; with teacher_records (the config since session 26): twins 4, cache 18, 5,541
 # steps 47, evaluation 2. All parts with twins: about 3 h (3 + 2.5 + 47 + 41 + 15 + 71 min).
+# With approximate_train (the config since session 28): teacher cache 38 min, 8,535 steps 102, evaluation 3;
+# all parts about 4.1 h (3 + 2.5 + 47 + 41 + 15 + 143 min), summed from the parts' runs, not one run.
 # `make redial`, stage by stage (docs/experiments.md), not yet as one run: about 4.5 hours (tiny base 2 min, semantic
 # IDs 2, dialogue teacher 75-120, context encoder 63, rec teacher 24, student: teacher cache 22, 3,558 steps 80,
 # evaluation 3), measured before the loss took the logits at the completion positions only (x1.39 per step).
