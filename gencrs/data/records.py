@@ -14,12 +14,19 @@ def sft_records(dataset: Dataset, split: str, codebook: CodeBook, tokenizer, max
                 limit: int | None = None) -> list[dict]:
     """Conversational prompt-completion records. The oldest context messages are dropped until prompt + completion
     fit `max_length` tokens (TRL only truncates the end, which would cut the completion). `limit`: the first N only."""
+    return fitted_records(build_examples(dataset, split), codebook, tokenizer, max_length, limit)
+
+
+def fitted_records(examples: list[Example], codebook: CodeBook, tokenizer, max_length: int,
+                   limit: int | None = None) -> list[dict]:
+    """`fitted_record` of each example's gold turn, those whose completion alone is too long skipped (the caller counts
+    them); `limit`: the first N records only."""
     records = []
-    for ex in build_examples(dataset, split):
+    for ex in examples:
         if limit is not None and len(records) >= limit:
             break
         record = fitted_record(tokenizer, ex, turn_text(ex, codebook), max_length)
-        if record is not None:  # else the completion alone is too long: skipped, and counted by the caller
+        if record is not None:
             records.append(record)
     return records
 
@@ -79,12 +86,8 @@ def approximate_examples(dataset: Dataset) -> list[Example]:
 def approximate_records(dataset: Dataset, codebook: CodeBook, tokenizer, max_length: int) -> list[dict]:
     """Records of `approximate_examples`, flagged `codes_only`: their loss counts at the target's code tokens only,
     since their text's order and roles are approximate while their items are the dialogue's own."""
-    records = []
-    for ex in approximate_examples(dataset):
-        record = fitted_record(tokenizer, ex, turn_text(ex, codebook), max_length)
-        if record is not None:
-            records.append({**record, "codes_only": True})
-    return records
+    return [{**record, "codes_only": True}
+            for record in fitted_records(approximate_examples(dataset), codebook, tokenizer, max_length)]
 
 
 def examples_by_key(dataset: Dataset, split: str, item_records_per_item: int = 0, seed: int = 0,

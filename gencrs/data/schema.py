@@ -4,6 +4,8 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
+from gencrs.errors import GencrsError
+
 ROLES = ("user", "assistant")
 YEAR_RE = re.compile(r"^(.*?)\s*\((\d{4})\)\s*$")
 
@@ -96,8 +98,14 @@ class Dataset:
     kg: list[tuple[str, str, str]] = field(default_factory=list)  # own data's kg.jsonl: (head, relation, tail)
     path: str | None = None  # the directory of a dataset loaded from files (gencrs.data.files), else None
     # more train dialogues whose turn order and roles are approximate (ReDial's lossy full train: redial_mentions): item
-    # counts read them, and the rec teacher's instances where its config asks; what trains on text never does
+    # counts read them, and the rec teacher's and the student's train instances where their configs ask
     approximate_train: list[Dialogue] = field(default_factory=list)
+
+    def require_approximate_train(self) -> None:
+        """Refuses a config's `approximate_train` where the dataset has no approximate dialogues."""
+        if not self.approximate_train:
+            raise GencrsError(f"approximate_train: dataset {self.name} has no approximate train dialogues "
+                              "(redial_mentions has)")
 
     def train_mentions(self) -> list[list[str]]:
         """The item mentions of every train dialogue, approximate ones included, in order (a turn's repeats once): what

@@ -17,7 +17,7 @@ def trie_beam_search(model, input_ids: torch.Tensor, attention_mask: torch.Tenso
     `input_ids` and `attention_mask` on the model's device."""
     batch, device = input_ids.shape[0], input_ids.device
     positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # left padding: positions count real tokens
-    # logits of the last position only: the output layer over every prompt position is about a third of the prompt's cost
+    # logits of the last position only: the search reads no other, and the output layer over the prompt is wasted
     out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True,
                 logits_to_keep=1)
     cache, logp = out.past_key_values, out.logits[:, -1].float().log_softmax(-1)

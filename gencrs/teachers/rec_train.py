@@ -60,8 +60,8 @@ def train_rec_teacher(cfg: RecTeacherConfig) -> dict:
     random.seed(cfg.seed)
     out = Path(cfg.out)
     dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, seed=cfg.seed)
-    if cfg.approximate_train and not dataset.approximate_train:
-        raise GencrsError(f"approximate_train: dataset {dataset.name} has no approximate train dialogues (redial_mentions has)")
+    if cfg.approximate_train:
+        dataset.require_approximate_train()
     kg = build_kg(dataset, resolve_data_dir(cfg.data_dir), min_relation_edges=cfg.min_relation_edges)
     log.info("graph: %d nodes, %d edges, %d relations (%s)", kg.num_nodes, kg.edge_index.shape[1], kg.num_relations, ", ".join(kg.sources))
     item_ids = list(dataset.catalog)

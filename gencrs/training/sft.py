@@ -110,9 +110,8 @@ def prepare_run(cfg: SFTRunConfig) -> Run:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, seed=cfg.seed)
-    if cfg.approximate_train and not dataset.approximate_train:
-        raise GencrsError(f"approximate_train: dataset {dataset.name} has no approximate train dialogues "
-                          "(redial_mentions has)")
+    if cfg.approximate_train:
+        dataset.require_approximate_train()
     codebook = CodeBook.load(cfg.semantic_ids)
     differ = set(codebook.item_codes) ^ set(dataset.catalog)
     if differ:
