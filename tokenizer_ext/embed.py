@@ -65,11 +65,12 @@ def embed_texts(texts: list[str], encoder: str = DEFAULT_ENCODER, cache_dir: str
     cached = _read_cache(cache) if cache else {}
     missing = sorted({h: t for h, t in zip(hashes, texts) if h not in cached}.items())
     if missing:
-        log.info("embedding %d distinct texts with %s (%d of %d texts found in the cache)", len(missing), encoder,
-                 sum(h in cached for h in hashes), len(texts))
+        large = len(missing) > batch_size  # a ranking batch's few contexts are neither logged nor given a progress bar
+        log.log(logging.INFO if large else logging.DEBUG, "embedding %d distinct texts with %s (%d of %d texts found "
+                "in the cache)", len(missing), encoder, sum(h in cached for h in hashes), len(texts))
         model = load_encoder(encoder)
         vectors = model.encode([t for _, t in missing], batch_size=batch_size, normalize_embeddings=True,
-                               convert_to_numpy=True, show_progress_bar=True)
+                               convert_to_numpy=True, show_progress_bar=large)
         cached.update(zip((h for h, _ in missing), vectors.astype(np.float32)))
         if cache:
             _write_cache(cache, cached)
