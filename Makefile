@@ -43,21 +43,13 @@ demo: setup
 # evaluation on valid. A part runs only when its output is missing (order-only prerequisites: a rebuilt part does not
 # retrain the parts after it), and a killed part resumes from its checkpoints or shards. Paths come from the configs,
 # so editing a config's `out` moves the target with it.
-# Measured on 2 CPU cores. `make inspired` from an empty runs/ (after `make setup`), one run, 2026-12-02: 2 h 3 min
-# (tiny base 3 min, semantic IDs 0.3, dialogue teacher 72 with tests running beside it and the full-logits loss of
-# before that day, context encoder 5, rec teacher 2, student 41: teacher cache 12, 1,614 steps 27, evaluation 2).
-# The same parts by their recipes on a new checkout, 2026-12-02 (session 24): tiny base 6 min (semantic-ID builds and a
-# test beside it), semantic IDs 0.6, context encoder 8, rec teacher 3, dialogue teacher 41 (1,614 steps, valid loss
-# 2.943; short tests beside it).
-# `make redial` on 2026-12-02 (session 25), first parts: tiny base 3 min, semantic IDs 2.5, dialogue teacher 47,
-# context encoder 41; then (session 26) rec teacher 15, student with the config of that day (no twins): teacher cache
-# 11.5, 3,558 steps 30, evaluation 2; with teacher_records (the config since session 26): twins 4, cache 18, 5,541
-# steps 47, evaluation 2. All parts with twins: about 3 h (3 + 2.5 + 47 + 41 + 15 + 71 min).
-# With approximate_train (the config since session 28): teacher cache 38 min, 8,535 steps 102, evaluation 3;
-# all parts about 4.1 h (3 + 2.5 + 47 + 41 + 15 + 143 min), summed from the parts' runs, not one run.
-# `make redial`, stage by stage (docs/experiments.md), not yet as one run: about 4.5 hours (tiny base 2 min, semantic
-# IDs 2, dialogue teacher 75-120, context encoder 63, rec teacher 24, student: teacher cache 22, 3,558 steps 80,
-# evaluation 3), measured before the loss took the logits at the completion positions only (x1.39 per step).
+# Measured on 2 CPU cores (the history of each part's time: docs/experiments.md).
+# `make inspired` from an empty runs/ (after `make setup`), one run, 2026-12-02: 2 h 3 min (tiny base 3 min, semantic
+# IDs 0.3, dialogue teacher 72 with tests beside it, context encoder 5, rec teacher 2, student 41: teacher cache 12,
+# 1,614 steps 27, evaluation 2). The student's config since then (twins, lr 1e-3): 2,892 steps, about 41 min.
+# `make redial` with the config since 2026-12-03 (session 28): about 4.1 h, summed from its parts' runs of sessions
+# 25-28, not yet timed as one run: tiny base 3 min, semantic IDs 2.5, dialogue teacher 47, context encoder 41, rec
+# teacher 15, student 143 (approximate turns and twins: teacher cache 38, 8,535 steps 102, evaluation 3).
 config_value = $(shell sed -n 's/^$(2): *\([^ ]*\).*/\1/p' recipes/configs/$(1).yaml)
 
 # $(1) chain; its configs: $(2) tiny base, $(3) semantic IDs, $(4) context encoder, $(5) rec teacher,

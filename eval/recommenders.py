@@ -1,6 +1,7 @@
 """The recommender interface every model implements, and the non-neural baselines.
 
     rank(contexts, k) -> one ranked list of item ids (best first, at most k) per context
+    prepare(contexts)  (optional) -> None: work done once over all contexts before they are ranked in batches
 """
 
 from collections import Counter
