@@ -86,7 +86,7 @@ def run_ranking(recommender, contexts: list[Context], store: JsonlResume, k: int
     todo = sorted((c for c in contexts if c.key not in store.rows), key=context_length, reverse=True)
     if len(todo) < len(contexts):
         log.info("resuming: %d of %d contexts already ranked", len(contexts) - len(todo), len(contexts))
-    if hasattr(recommender, "prepare"):  # the rec teacher embeds all context texts in one pass, not per batch
+    if todo and hasattr(recommender, "prepare"):  # the rec teacher embeds all context texts in one pass, not per batch
         recommender.prepare(todo)
     with tqdm(total=len(contexts), initial=len(contexts) - len(todo), desc=f"rank ({recommender.name})", unit="ctx") as bar:
         for start in range(0, len(todo), batch_size):

@@ -72,7 +72,6 @@ def test_ranking_batches_contexts_of_similar_length(tmp_path):
     assert set(store.rows) == {c.key for c in contexts}  # every context ranked once, keyed
 
 
-
 class Preparing(Counting):
     def __init__(self):
         super().__init__()
@@ -90,6 +89,10 @@ def test_ranking_prepares_the_contexts_still_to_rank_once(tmp_path):
     preparing = Preparing()
     run_ranking(preparing, contexts, store, k=5, batch_size=2)  # resumed: 4 left, ranked in 2 batches
     assert len(preparing.prepared) == 1 and sorted(preparing.prepared[0]) == [f"d:{n}" for n in range(3, 7)]
+    finished = Preparing()
+    run_ranking(finished, contexts, store, k=5, batch_size=2)  # nothing left: nothing to prepare (no empty call)
+    assert finished.prepared == [] and finished.seen == []
+
 
 def cli(*args, env=None):
     return subprocess.run([sys.executable, "-m", "eval", "run", *args], capture_output=True, text=True)
