@@ -60,6 +60,8 @@ def load_encoder(name: str):
 def embed_texts(texts: list[str], encoder: str = DEFAULT_ENCODER, cache_dir: str | os.PathLike | None = None,
                 batch_size: int = 128) -> np.ndarray:
     """L2-normalized float32 embeddings, one row per text; only texts missing from the cache are encoded."""
+    if not texts:  # (0, width) like any other count, so callers need no case of their own
+        return np.zeros((0, load_encoder(encoder).get_embedding_dimension()), dtype=np.float32)
     hashes = [text_hash(t) for t in texts]
     cache = _cache_file(Path(cache_dir), encoder) if cache_dir else None
     cached = _read_cache(cache) if cache else {}
