@@ -44,9 +44,10 @@ demo: setup
 # retrain the parts after it), and a killed part resumes from its checkpoints or shards. Paths come from the configs,
 # so editing a config's `out` moves the target with it.
 # Measured on 2 CPU cores (the history of each part's time: docs/experiments.md).
-# `make inspired` from an empty runs/ (after `make setup`), one run, 2026-12-02: 2 h 3 min (tiny base 3 min, semantic
-# IDs 0.3, dialogue teacher 72 with tests beside it, context encoder 5, rec teacher 2, student 41: teacher cache 12,
-# 1,614 steps 27, evaluation 2). The student's config since then (twins, lr 1e-3): 2,892 steps, about 41 min.
+# `make inspired` with the config since 2026-12-02 (session 25): about 64 min, summed from its parts run one after
+# another from an empty runs/ on 2026-12-03 with nothing beside them: tiny base 2 min, semantic IDs 0.2, context
+# encoder 3.4, rec teacher 1.1, dialogue teacher 17.5, student 40 (twins 2, teacher cache 10, 2,892 steps 27,
+# evaluation 1.2; measured on the soft gate's run, whose steps are the hard gate's). `make setup` first: 2.2 min.
 # `make redial` with the config since 2026-12-03 (session 28): about 4.1 h, summed from its parts' runs of sessions
 # 25-28, not yet timed as one run: tiny base 3 min, semantic IDs 2.5, dialogue teacher 47, context encoder 41, rec
 # teacher 15, student 143 (approximate turns and twins: teacher cache 38, 8,535 steps 102, evaluation 3).
