@@ -6,6 +6,7 @@
     python -m eval seeds runs=[RUN_SEED0,RUN_SEED1,RUN_SEED2]   (mean and standard deviation of every metric over seeds)
     python -m eval table --config recipes/configs/table_redial.yaml   (train what is missing, evaluate, tabulate)
     python -m eval codes rec_teacher=DIR semantic_ids=[DIR_A,DIR_B] dataset=inspired split=valid   (what each code level says)
+    python -m eval prefixes runs=[RUN_A,RUN_B] semantic_ids=DIR [k=50]   (at which code level a top k loses the target)
 """
 
 import sys
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 
 from eval.codes import CodesConfig, code_information
 from eval.compare import compare, compare_turns
+from eval.prefixes import PrefixesConfig, prefix_report
 from eval.run import EvalConfig, evaluate
 from eval.seeds import summarize_seeds
 from eval.table import TableConfig, build_table
@@ -48,6 +50,7 @@ COMMANDS = {
     "seeds": (SeedsConfig, lambda cfg: summarize_seeds(cfg.runs), "mean and standard deviation of runs over seeds"),
     "table": (TableConfig, build_table, "a results table: its rows' runs trained when missing, evaluated, tabulated"),
     "codes": (CodesConfig, code_information, "per code level, the rec teacher's cross-entropy of the targets' codes against the trie prior"),
+    "prefixes": (PrefixesConfig, prefix_report, "per code level, how often a run's top k reaches the target's code prefix"),
 }
 
 

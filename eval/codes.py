@@ -15,7 +15,6 @@ levels, not how much there is. The mean cross-entropy is dominated by the target
 are compared by `lift` at level 1.
 """
 
-import json
 from dataclasses import dataclass, field
 
 import torch
@@ -75,5 +74,4 @@ def code_information(cfg: CodesConfig) -> dict:
             "teacher_top1": mean(torch.tensor(teacher_top1)),
             "teacher_ce": mean(-teacher_p.clamp_min(1e-12).log()), "prior_ce": mean(-prior_p.log()),
         }
-    print(json.dumps(out, indent=1))
-    return out
+    return out  # the command line prints it as JSON
