@@ -4,10 +4,10 @@
 
 Every run is an `eval run` output over the same dataset, split, protocol and limit (any recommender: a generative
 model, the rec teacher, a baseline), read against one semantic-ID table. For each instance, the longest prefix of the
-target's code sequence that some item of the run's top k shares: `reached[l]` is the share of instances whose target's
-first l codes are among the top k's (l = 1 .. levels; `reached[levels]` is Recall@k). `within_prefix[l]` =
-reached[l + 1] / reached[l]: of the instances whose first l codes the top k reaches, the share where it also reaches
-the next one. `first_codes` is the mean number of distinct first codes in a top k and `distinct_items` the number of
+target's code sequence that some item of the run's top k shares. `reached` has one entry per level l = 1 .. L: the
+share of instances whose target's first l codes are among the top k's (the last entry is Recall@k). `within_prefix`
+has one entry per level l = 1 .. L - 1: reached at l + 1 over reached at l, i.e. of the instances whose first l codes
+the top k reaches, the share where it also reaches the next one. `first_codes` is the mean number of distinct first codes in a top k and `distinct_items` the number of
 different items over all contexts' top k. Printed as JSON; nothing is written.
 """
 
