@@ -69,10 +69,14 @@ def paired(hits_a: list[bool], hits_b: list[bool], name: str) -> dict:
             "only_a": only_a, "only_b": only_b, "mcnemar_p": mcnemar_exact(only_a, only_b)}
 
 
-def hits_at_k(rows: dict[str, dict], instances, k: int, source: Path) -> list[bool]:
+def check_ranked(rows: dict[str, dict], instances, source: Path) -> None:
     missing = list(dict.fromkeys(i.context.key for i in instances if i.context.key not in rows))
     if missing:
         raise missing_error(source, missing, "contexts have no prediction")
+
+
+def hits_at_k(rows: dict[str, dict], instances, k: int, source: Path) -> list[bool]:
+    check_ranked(rows, instances, source)
     return [i.label in dedupe(rows[i.context.key]["ranking"])[:k] for i in instances]
 
 

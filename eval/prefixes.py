@@ -7,14 +7,15 @@ model, the rec teacher, a baseline), read against one semantic-ID table. For eac
 target's code sequence that some item of the run's top k shares. `reached` has one entry per level l = 1 .. L: the
 share of instances whose target's first l codes are among the top k's (the last entry is Recall@k). `within_prefix`
 has one entry per level l = 1 .. L - 1: reached at l + 1 over reached at l, i.e. of the instances whose first l codes
-the top k reaches, the share where it also reaches the next one. `first_codes` is the mean number of distinct first codes in a top k and `distinct_items` the number of
-different items over all contexts' top k. Printed as JSON; nothing is written.
+the top k reaches, the share where it also reaches the next one. `first_codes` is the mean number of distinct first
+codes in a top k and `distinct_items` the number of different items over all contexts' top k. Printed as JSON; nothing
+is written.
 """
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eval.compare import SAME, check_same, hits_at_k, read_run
+from eval.compare import SAME, check_ranked, check_same, read_run
 from gencrs.data import load_dataset
 from gencrs.data.protocols import select_instances
 from gencrs.errors import GencrsError
@@ -43,7 +44,7 @@ def codes_of(codebook: CodeBook, item: str, source: Path) -> tuple[int, ...]:
 
 
 def prefix_profile(rows: dict[str, dict], instances, codebook: CodeBook, k: int, source: Path) -> dict:
-    hits_at_k(rows, instances, k, source)  # the same error as `eval compare` for contexts without a prediction
+    check_ranked(rows, instances, source)
     levels = codebook.levels
     reached = [0] * (levels + 1)  # reached[l]: instances whose target's first l codes the top k holds
     first_codes, items = [], set()
@@ -79,6 +80,5 @@ def prefix_report(cfg: PrefixesConfig) -> dict:
         check_same(first_run, first_config, run, config, SAME, "ranked different instances")
     dataset = load_dataset(first_config["dataset"], data_dir=first_config.get("data_dir"))
     instances = select_instances(dataset, first_config["split"], first_config["protocol"], first_config.get("limit"))
-    out = {"k": cfg.k, "instances": len(instances), "semantic_ids": cfg.semantic_ids,
-           "runs": {run: prefix_profile(rows, instances, codebook, cfg.k, Path(run)) for run, _, rows in loaded}}
-    return out  # the command line prints it as JSON
+    return {"k": cfg.k, "instances": len(instances), "semantic_ids": cfg.semantic_ids,  # the command line prints it
+            "runs": {run: prefix_profile(rows, instances, codebook, cfg.k, Path(run)) for run, _, rows in loaded}}

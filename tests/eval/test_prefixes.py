@@ -2,8 +2,10 @@
 answer is known: one where every item shares the first code, one where the first code names the item."""
 
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -45,7 +47,7 @@ def test_the_last_level_is_recall_and_a_shared_first_code_is_always_reached(synt
         assert profile["reached"] == sorted(profile["reached"], reverse=True)
         assert profile["within_prefix"][0] == pytest.approx(profile["reached"][1] / profile["reached"][0], abs=1e-3)
     for run in runs:  # every context of the synthetic valid split has an instance under this protocol
-        rows = [json.loads(line) for line in (tmp_path / run / "predictions.jsonl").read_text().splitlines()]
+        rows = [json.loads(line) for line in (Path(run) / "predictions.jsonl").read_text().splitlines()]
         assert out["runs"][run]["distinct_items"] == len({item for row in rows for item in row["ranking"][:10]})
     assert out["runs"][runs[0]]["distinct_items"] < out["runs"][runs[1]]["distinct_items"]  # popularity: the same few
 
@@ -72,13 +74,19 @@ def test_bad_input_names_what_is_wrong(synthetic, baseline_runs, tmp_path):
                         out=str(other)))
     with pytest.raises(GencrsError, match="ranked different instances"):
         prefix_report(PrefixesConfig(runs=[run, str(other)], semantic_ids=partial))
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(run, unfinished)
+    predictions = unfinished / "predictions.jsonl"
+    predictions.write_text("".join(predictions.read_text().splitlines(keepends=True)[:-1]))
+    with pytest.raises(GencrsError, match="contexts have no prediction"):
+        prefix_report(PrefixesConfig(runs=[str(unfinished)], semantic_ids=partial))
 
 
 def test_the_command_prints_one_json_object(synthetic, baseline_runs, tmp_path):
     items = sorted(synthetic.catalog)
     table = write_table(tmp_path / "cli", {item: (0, n // 20, n % 20) for n, item in enumerate(items)}, 20)
-    run, metrics = baseline_runs["popularity"]
-    result = subprocess.run([sys.executable, "-m", "eval", "prefixes", f"runs=[{run}]", f"semantic_ids={table}", "k=10"],
-                            capture_output=True, text=True)
+    run, _ = baseline_runs["popularity"]
+    command = [sys.executable, "-m", "eval", "prefixes", f"runs=[{run}]", f"semantic_ids={table}", "k=10"]
+    result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["runs"][run]["reached"][0] == 1.0
