@@ -1,8 +1,12 @@
-"""Split names, and the validation split carved from train where a source has none (ReDial, own data without valid)."""
+"""Split names, the validation split carved from train where a source has none (ReDial, own data without valid), and
+the folds of train that cross-fitted teachers leave out."""
 
+import hashlib
 import random
+from dataclasses import replace
 
-from gencrs.data.schema import Dialogue
+from gencrs.data.schema import Dataset, Dialogue
+from gencrs.errors import GencrsError
 
 SPLITS = ("train", "valid", "test")
 VALID_FRACTION, VALID_SEED = 0.1, 0
@@ -18,3 +22,19 @@ def carve_valid(train: list[Dialogue]) -> tuple[list[Dialogue], list[Dialogue]]:
 
 def carved_note(valid: list[Dialogue]) -> str:
     return f"valid = {len(valid)} dialogues carved from train (fraction {VALID_FRACTION}, seed {VALID_SEED})"
+
+
+def fold_of(dialogue_id: str, folds: int) -> int:
+    """The cross-fitting fold of a dialogue, 0 .. folds - 1: a stable hash of its id, the same in every process."""
+    return int(hashlib.sha256(dialogue_id.encode()).hexdigest(), 16) % folds
+
+
+def without_fold(dataset: Dataset, fold: int, folds: int) -> Dataset:
+    """`dataset` with the train dialogues (approximate ones included) of one fold left out: what a cross-fitted teacher
+    learns from, so that it reads that fold's contexts as it reads unseen ones (docs/training.md, cross-fitting)."""
+    if folds < 2 or not 0 <= fold < folds:
+        raise GencrsError(f"holdout_fold must be in 0 .. folds - 1 with folds >= 2, not fold {fold} of {folds}")
+    keep = [d for d in dataset.splits.get("train", []) if fold_of(d.id, folds) != fold]
+    return replace(dataset, splits={**dataset.splits, "train": keep},
+                   approximate_train=[d for d in dataset.approximate_train if fold_of(d.id, folds) != fold],
+                   notes=[*dataset.notes, f"train without fold {fold} of {folds}: {len(keep)} dialogues"])

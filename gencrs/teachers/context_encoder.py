@@ -20,6 +20,7 @@ import torch
 from gencrs import metrics as M
 from gencrs.data import load_dataset
 from gencrs.data.protocols import build_instances, context_text, contexts_of
+from gencrs.data.splits import without_fold
 from gencrs.errors import GencrsError
 from gencrs.io import atomic_dir, atomic_write_json
 from tokenizer_ext.embed import DEFAULT_ENCODER, encoder_path
@@ -45,6 +46,8 @@ class ContextEncoderConfig:
     warmup_ratio: float = 0.1
     save_steps: int = 200
     seed: int = 0
+    holdout_fold: int | None = None  # cross-fitting: learn without this fold of the train dialogues (and set folds)
+    folds: int = 5
 
 
 def training_pairs(dataset, split: str, protocol: str, context_turns: int) -> dict[str, list[str]]:
@@ -69,6 +72,8 @@ def train_context_encoder(cfg: ContextEncoderConfig) -> dict:
 
     out = Path(cfg.out)
     dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, seed=cfg.seed)
+    if cfg.holdout_fold is not None:
+        dataset = without_fold(dataset, cfg.holdout_fold, cfg.folds)
     pairs = training_pairs(dataset, "train", cfg.train_protocol, cfg.context_turns)
     if not pairs["anchor"]:
         raise GencrsError(f"context encoder: {dataset.name} train has no {cfg.train_protocol} instances to learn from")

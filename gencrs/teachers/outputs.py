@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from gencrs.data.protocols import Context
 from gencrs.model import completion_logits, load_trained
-from gencrs.teachers.rec import RecTeacher
+from gencrs.teachers.rec import load_rec_teacher
 from tokenizer_ext.codebook import CodeBook
 
 log = logging.getLogger(__name__)
@@ -153,15 +153,16 @@ def encode_records(tokenizer, records: list[dict]) -> tuple[dict, torch.Tensor]:
 
 
 def cache_fingerprint(dialogue_teacher: str, rec_teacher: str, max_length: int, top_k: int, records: list[dict],
-                      exclude_context: bool = False) -> str:
-    """What a teacher cache depends on: both teachers' files (path, size, mtime), max_length, top_k, the records (their
-    keys, prompts and completions) and whether the rec teacher's context items are excluded."""
+                      exclude_context: bool = False, rec_teacher_folds: tuple[str, ...] = ()) -> str:
+    """What a teacher cache depends on: both teachers' files (path, size, mtime; the fold teachers' too when the rec
+    teacher is cross-fitted), max_length, top_k, the records (their keys, prompts and completions) and whether the rec
+    teacher's context items are excluded."""
     import hashlib
     import json
     content = hashlib.sha256(json.dumps([[r["key"], r["prompt"], r["completion"]] for r in records]).encode())
     parts = [str(max_length), str(top_k), str(len(records)), content.hexdigest()]
     parts += ["exclude_context"] if exclude_context else []  # absent when off: caches built before the option stay valid
-    for directory in (dialogue_teacher, rec_teacher):
+    for directory in (dialogue_teacher, rec_teacher, *rec_teacher_folds):
         for path in sorted(Path(directory).glob("*")):
             if path.is_file():
                 stat = path.stat()
@@ -265,14 +266,16 @@ class TeacherSettings:
     top_k: int = 32  # dialogue-teacher tokens kept per position
     exclude_context: bool = False  # the rec teacher's target distribution leaves out the context's items
     load_in_4bit: bool = False  # the dialogue teacher's base in NF4 (as a QLoRA student's)
+    rec_teacher_folds: tuple[str, ...] = ()  # cross-fitted fold teachers that read the train contexts instead
 
 
 def load_online_teachers(settings: TeacherSettings, examples: dict, records: list[dict], tokenizer,
                          codebook: CodeBook) -> OnlineTeachers:
     """Both teachers loaded, the dialogue teacher placed by gencrs.model.placement (on CUDA: this process's GPU)."""
     dialogue_model, _, _ = load_trained(settings.dialogue_teacher, settings.load_in_4bit)
-    return OnlineTeachers(records, examples, dialogue_model, RecTeacher.load(settings.rec_teacher), tokenizer, codebook,
-                          settings.top_k, settings.exclude_context)
+    rec_teacher = load_rec_teacher(settings.rec_teacher, settings.rec_teacher_folds)
+    return OnlineTeachers(records, examples, dialogue_model, rec_teacher, tokenizer, codebook, settings.top_k,
+                          settings.exclude_context)
 
 
 def ensure_teacher_cache(settings: TeacherSettings, directory: str | Path, examples: dict, records: list[dict], tokenizer,
@@ -283,7 +286,7 @@ def ensure_teacher_cache(settings: TeacherSettings, directory: str | Path, examp
     import time
 
     expected = cache_fingerprint(settings.dialogue_teacher, settings.rec_teacher, max_length, settings.top_k, records,
-                                 settings.exclude_context)
+                                 settings.exclude_context, settings.rec_teacher_folds)
     cache = TeacherCache(Path(directory))
     found = cache.fingerprint()
     if found == expected:

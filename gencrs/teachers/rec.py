@@ -15,6 +15,7 @@ from torch import nn
 from torch_geometric.nn import RGCNConv
 
 from gencrs.data.protocols import context_text
+from gencrs.data.splits import fold_of
 from gencrs.errors import GencrsError
 from gencrs.io import atomic_dir
 from gencrs.teachers.comentions import CoMentions
@@ -160,3 +161,62 @@ class RecTeacher:
         return cls(model, kg, meta["item_ids"], meta["encoder"], cache_dir or cfg.get("cache_dir"), meta["max_nodes"],
                    comentions=comentions, fusion_weight=meta.get("fusion_weight", 0.0),
                    retriever=retriever, retrieval_weight=meta.get("retrieval_weight", 0.0))
+
+
+class CrossFittedRecTeacher:
+    """Rec teachers each trained without one fold of the train dialogues (`holdout_fold` of k, gencrs.data.splits):
+    a context is read by the teacher that never saw its dialogue. On train contexts a single teacher partly recalls
+    the dialogue's own targets (it learned from them); the cross-fitted one gives the distribution it would give an
+    unseen dialogue, the one a student has to reproduce on valid and test."""
+
+    name = "rec_teacher"
+
+    def __init__(self, teachers: list[RecTeacher]):
+        if any(t.item_ids != teachers[0].item_ids for t in teachers):
+            raise GencrsError("cross-fitted rec teachers: the fold teachers rank different catalogs")
+        self.teachers, self.item_ids = teachers, teachers[0].item_ids
+
+    def fold(self, context) -> int:
+        """The fold of the context's dialogue: its key is `dialogue_id:turn`, or `teacher:dialogue_id:turn` for a
+        student's teacher-labelled twin of that turn (gencrs.training.student.teacher_records)."""
+        return fold_of(context.key.removeprefix("teacher:").rpartition(":")[0], len(self.teachers))
+
+    def by_fold(self, contexts) -> dict[int, list[int]]:
+        rows: dict[int, list[int]] = {}
+        for n, context in enumerate(contexts):
+            rows.setdefault(self.fold(context), []).append(n)
+        return rows
+
+    def item_probs(self, contexts) -> torch.Tensor:
+        probs = torch.zeros(len(contexts), len(self.item_ids))
+        for fold, rows in self.by_fold(contexts).items():
+            probs[rows] = self.teachers[fold].item_probs([contexts[n] for n in rows])
+        return probs
+
+    def rank(self, contexts, k: int) -> list[list[str]]:
+        return top_items(self.item_probs(contexts), contexts, self.item_ids, k)
+
+    def prepare(self, contexts) -> None:
+        for fold, rows in self.by_fold(contexts).items():
+            self.teachers[fold].prepare([contexts[n] for n in rows])
+
+    @classmethod
+    def load(cls, directories: list[str]) -> "CrossFittedRecTeacher":
+        """`directories`: the OUT/teacher of fold 0, 1, .. k - 1, in that order (each checked against its config)."""
+        teachers = []
+        for fold, directory in enumerate(directories):
+            cfg = json.loads((Path(directory) / "teacher.json").read_text())["config"]
+            if (cfg.get("holdout_fold"), cfg.get("folds")) != (fold, len(directories)):
+                raise GencrsError(f"rec_teacher_folds[{fold}] {directory} was trained with holdout_fold="
+                                  f"{cfg.get('holdout_fold')} folds={cfg.get('folds')}, not holdout_fold={fold} "
+                                  f"folds={len(directories)} (list the fold teachers in fold order)")
+            teachers.append(RecTeacher.load(directory))
+        return cls(teachers)
+
+
+def load_rec_teacher(directory: str, folds: list[str] | tuple[str, ...] = ()) -> "RecTeacher | CrossFittedRecTeacher":
+    """The one loader of a student's rec teacher: the cross-fitted fold teachers when `folds` lists them, else the
+    teacher in `directory`."""
+    if folds:
+        return CrossFittedRecTeacher.load(list(folds))
+    return RecTeacher.load(directory)

@@ -15,6 +15,7 @@ from gencrs import metrics as M
 from gencrs.data import load_dataset
 from gencrs.data.paths import resolve_data_dir
 from gencrs.data.protocols import build_instances, contexts_of
+from gencrs.data.splits import without_fold
 from gencrs.errors import GencrsError
 from gencrs.io import atomic_write_json
 from gencrs.teachers.comentions import CoMentions
@@ -53,6 +54,8 @@ class RecTeacherConfig:
     lr: float = 3e-3
     weight_decay: float = 0.0
     seed: int = 0
+    holdout_fold: int | None = None  # cross-fitting: learn without this fold of the train dialogues (and set folds)
+    folds: int = 5
 
 
 def train_rec_teacher(cfg: RecTeacherConfig) -> dict:
@@ -60,6 +63,8 @@ def train_rec_teacher(cfg: RecTeacherConfig) -> dict:
     random.seed(cfg.seed)
     out = Path(cfg.out)
     dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, seed=cfg.seed)
+    if cfg.holdout_fold is not None:
+        dataset = without_fold(dataset, cfg.holdout_fold, cfg.folds)
     if cfg.approximate_train:
         dataset.require_approximate_train()
     kg = build_kg(dataset, resolve_data_dir(cfg.data_dir), min_relation_edges=cfg.min_relation_edges)

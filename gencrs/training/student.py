@@ -6,7 +6,7 @@ gamma = 0 is plain SFT: no teacher is loaded (`ConKDConfig.distills`).
 """
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from accelerate import PartialState
@@ -22,7 +22,7 @@ from gencrs.teachers.outputs import (
     ensure_teacher_cache,
     load_online_teachers,
 )
-from gencrs.teachers.rec import RecTeacher
+from gencrs.teachers.rec import load_rec_teacher
 from gencrs.training.sft import (
     Run,
     RunModel,
@@ -45,6 +45,9 @@ class StudentRunConfig(SFTRunConfig):
     out: str = "runs/student_synthetic"
     dialogue_teacher: str = "runs/dialogue_teacher_synthetic/model"  # trained by recipes/train_dialogue_teacher.py
     rec_teacher: str = "runs/rec_teacher_synthetic/teacher"  # trained by recipes/train_rec_teacher.py
+    # cross-fitting: the OUT/teacher of rec teachers trained with holdout_fold=0 .. k-1 (folds=k), in fold order; each
+    # train context is then read by the teacher that never saw its dialogue (docs/training.md)
+    rec_teacher_folds: list[str] = field(default_factory=list)
     teacher_outputs: str = "cache"  # cache | online
     teacher_cache: str | None = None  # default: <dialogue_teacher>/../teacher_cache_<max_length>[_<option>...]
     rec_exclude_context: bool = False  # the rec teacher's target distribution leaves out the context's items
@@ -60,6 +63,7 @@ class StudentRunConfig(SFTRunConfig):
 def teacher_cache_dir(cfg: StudentRunConfig) -> Path:
     suffix = "_exclude_context" if cfg.rec_exclude_context else ""
     suffix += "_approximate" if cfg.approximate_train else ""
+    suffix += f"_crossfit{len(cfg.rec_teacher_folds)}" if cfg.rec_teacher_folds else ""
     if cfg.teacher_records:
         suffix += "_teacher_records" + (str(cfg.teacher_records_items) if cfg.teacher_records_items != 1 else "")
     return Path(cfg.teacher_cache or Path(cfg.dialogue_teacher).parent / f"teacher_cache_{cfg.max_length}{suffix}")
@@ -82,6 +86,12 @@ def check_teachers(cfg: StudentRunConfig) -> None:
         if not Path(getattr(cfg, name)).is_dir():
             raise GencrsError(f"{name} {getattr(cfg, name)} does not exist: train it first "
                               f"(recipes/train_{name}.py) or set gamma=0 for plain SFT")
+    for fold, directory in enumerate(cfg.rec_teacher_folds):
+        if not Path(directory).is_dir():
+            raise GencrsError(f"rec_teacher_folds[{fold}] {directory} does not exist: train it with "
+                              f"recipes/train_rec_teacher.py holdout_fold={fold} folds={len(cfg.rec_teacher_folds)}")
+    if len(cfg.rec_teacher_folds) == 1:
+        raise GencrsError("rec_teacher_folds: cross-fitting needs at least 2 fold teachers")
 
 
 def teacher_records(run: Run, train: list[dict], examples: dict[str, Example],
@@ -98,7 +108,7 @@ def teacher_records(run: Run, train: list[dict], examples: dict[str, Example],
     sources = [examples[r["key"]] for r in train if r["key"] in examples and not examples[r["key"]].targets]
     if not sources:
         return [], {}
-    teacher = RecTeacher.load(run.cfg.rec_teacher)
+    teacher = load_rec_teacher(run.cfg.rec_teacher, run.cfg.rec_teacher_folds)
     contexts = [recommender_context(source) for source in sources]
     teacher.prepare(contexts)
     records, labelled = [], {}
@@ -121,7 +131,7 @@ def student_teachers(run: Run, built: RunModel, train: list[dict], examples: dic
     (built first when it is missing or stale, by the main process while the others wait) or the loaded teachers."""
     cfg = run.cfg
     settings = TeacherSettings(cfg.dialogue_teacher, cfg.rec_teacher, cfg.top_k, cfg.rec_exclude_context,
-                               cfg.load_in_4bit)
+                               cfg.load_in_4bit, tuple(cfg.rec_teacher_folds))
     if cfg.teacher_outputs == "online":
         return load_online_teachers(settings, examples, train, built.tokenizer, run.codebook)
     with PartialState().main_process_first():

@@ -1,13 +1,17 @@
 """The recommendation teacher on the synthetic default: trained briefly, it far exceeds popularity; untrained, it
 does not reach the same threshold."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
 from eval.recommenders import Popularity
 from gencrs.data.protocols import build_instances, contexts_of
+from gencrs.data.splits import fold_of
+from gencrs.errors import GencrsError
 from gencrs.teachers.kg import build_kg
-from gencrs.teachers.rec import RecTeacher, RecTeacherModel
+from gencrs.teachers.rec import RecTeacher, RecTeacherModel, load_rec_teacher
 from gencrs.teachers.rec_train import RecTeacherConfig, train_rec_teacher
 
 
@@ -79,8 +83,6 @@ def test_comention_scores_hand_computed():
 
 
 def test_approximate_train_on_a_dataset_without_such_dialogues_is_an_error(tmp_path):
-    from gencrs.errors import GencrsError
-
     with pytest.raises(GencrsError, match="approximate_train: dataset synthetic has no approximate train dialogues"):
         train_rec_teacher(RecTeacherConfig(out=str(tmp_path / "rec"), approximate_train=True))
     assert not (tmp_path / "rec").exists()
@@ -119,3 +121,27 @@ def test_retrieval_term_is_chosen_on_valid_and_the_encoder_travels_with_the_teac
     shift = fused - loaded.item_probs(contexts).log() - 5.0 * loaded.retriever.similarities(contexts)
     torch.testing.assert_close(shift - shift[:, :1], torch.zeros_like(shift), atol=1e-3, rtol=0)
     teacher.retrieval_weight, teacher.retriever = 0.0, None
+
+
+def test_cross_fitted_teacher_reads_each_train_context_with_the_teacher_that_left_its_dialogue_out(
+        synthetic, embedding_cache, tmp_path):
+    directories = []
+    for fold in range(2):
+        out = tmp_path / f"fold{fold}"
+        train_rec_teacher(RecTeacherConfig(out=str(out), epochs=1, holdout_fold=fold, folds=2,
+                                           cache_dir=str(embedding_cache)))
+        directories.append(str(out / "teacher"))
+    teachers = [RecTeacher.load(d) for d in directories]
+    crossfit = load_rec_teacher("not read", directories)
+    contexts = contexts_of(build_instances(synthetic, "train", "recommender"))[:40]
+    twins = [replace(c, key=f"teacher:{c.key}") for c in contexts]  # a student's teacher-labelled twins of them
+    folds = [fold_of(c.key.rpartition(":")[0], 2) for c in contexts]
+    assert set(folds) == {0, 1}
+    assert not torch.allclose(teachers[0].item_probs(contexts), teachers[1].item_probs(contexts), atol=1e-3)
+    probs = crossfit.item_probs(contexts + twins)
+    for n, (context, fold) in enumerate(zip(contexts, folds)):
+        expected = teachers[fold].item_probs([context])[0]
+        torch.testing.assert_close(probs[n], expected)
+        torch.testing.assert_close(probs[len(contexts) + n], expected)
+    with pytest.raises(GencrsError, match="fold order"):
+        load_rec_teacher("not read", directories[::-1])

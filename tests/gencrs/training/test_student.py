@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -312,3 +313,66 @@ def test_teacher_records_items_below_one_is_refused(student_values, tmp_path):
 
     with pytest.raises(GencrsError, match="teacher_records_items"):
         conkd_args(StudentRunConfig(**student_values(tmp_path / "run", teacher_records=True, teacher_records_items=0)))
+
+
+def test_cross_fitted_rec_teachers_label_each_train_turn_with_the_teacher_of_its_fold(student_values, synthetic,
+                                                                                   tmp_path):
+    """rec_teacher_folds: the twins recommend, and the cached code distributions distil, the fold teacher that left the
+    turn's dialogue out (two different untrained teachers here, so a turn read by the wrong one shows); the default
+    cache path tells the setting apart."""
+    from gencrs.data.protocols import recommender_context
+    from gencrs.data.records import examples_by_key
+    from gencrs.data.splits import fold_of
+    from gencrs.teachers.kg import build_kg
+    from gencrs.teachers.outputs import online_rec_outputs
+    from gencrs.teachers.rec import RecTeacher, RecTeacherModel
+    from gencrs.training.student import build_student_trainer, teacher_cache_dir
+
+    kg, items, teachers, folds = build_kg(synthetic), list(synthetic.catalog), [], []
+    for fold in range(2):
+        run_dir = tmp_path / f"rec_fold{fold}" / "teacher"
+        torch.manual_seed(10 + fold)
+        teacher = RecTeacher(RecTeacherModel(kg, items, dim=32, num_bases=4), kg, items, encoder=None)
+        teacher.save(run_dir, {"dim": 32, "num_bases": 4, "layers": 1, "dropout": 0.1, "holdout_fold": fold, "folds": 2})
+        teachers.append(RecTeacher.load(run_dir))
+        folds.append(str(run_dir))
+    values = student_values(tmp_path / "run", teacher_records=True, rec_teacher_folds=folds, max_steps=1,
+                            max_length=96, teacher_cache=str(tmp_path / "cache"))
+    assert "_crossfit2" in teacher_cache_dir(StudentRunConfig(**{**values, "teacher_cache": None})).name
+    run, records, trainer = build_student_trainer(StudentRunConfig(**values))
+    examples = examples_by_key(run.dataset, "train")
+    twins = [r for r in records.train if r.get("codes_only")]
+    sources = [examples[t["key"].removeprefix("teacher:")] for t in twins]
+    fold_of_turn = [fold_of(e.dialogue_id, 2) for e in sources]
+    assert set(fold_of_turn) == {0, 1}
+    disagree, twin_targets = 0, {}
+    for twin, source, fold in zip(twins, sources, fold_of_turn):
+        (own,) = teachers[fold].rank([recommender_context(source)], 1)
+        (other,) = teachers[1 - fold].rank([recommender_context(source)], 1)
+        assert "".join(run.codebook.text(own[0])) in twin["completion"][0]["content"]
+        disagree += own != other
+        twin_targets[twin["key"]] = own
+    assert disagree  # the two teachers differ, so the check above can fail
+
+    targeted = [n for n, r in enumerate(records.train) if not r.get("codes_only") and examples[r["key"]].targets][:8]
+    twin_rows = [n for n, r in enumerate(records.train) if r.get("codes_only")]
+    for n in targeted + twin_rows:
+        key = records.train[n]["key"]  # a twin's key is `teacher:<its source's key>`
+        source = examples[key.removeprefix("teacher:")]
+        targets = twin_targets.get(key, source.targets)
+        teacher = teachers[fold_of(source.dialogue_id, 2)]
+        context = replace(recommender_context(source), key=key, exclude=[])
+        expected = online_rec_outputs(teacher, [context], [targets], run.codebook)[0]
+        cached = trainer.teachers.rows([n], {}, None)[0]["rec"]
+        torch.testing.assert_close(cached.float(), expected.float(), atol=2e-3, rtol=0)
+
+
+def test_cross_fitting_needs_two_fold_teachers_that_exist(student_values, tmp_path):
+    from gencrs.errors import GencrsError
+    from gencrs.training.student import check_teachers
+
+    values = student_values(tmp_path / "run")
+    with pytest.raises(GencrsError, match="at least 2"):
+        check_teachers(StudentRunConfig(**{**values, "rec_teacher_folds": [values["rec_teacher"]]}))
+    with pytest.raises(GencrsError, match=r"rec_teacher_folds\[1\] .*absent does not exist"):
+        check_teachers(StudentRunConfig(**{**values, "rec_teacher_folds": [values["rec_teacher"], str(tmp_path / "absent")]}))
