@@ -31,7 +31,7 @@ def fold_of(dialogue_id: str, folds: int) -> int:
 
 def without_fold(dataset: Dataset, fold: int, folds: int) -> Dataset:
     """`dataset` with the train dialogues (approximate ones included) of one fold left out: what a cross-fitted teacher
-    learns from, so that it reads that fold's contexts as it reads unseen ones (docs/training.md, cross-fitting)."""
+    learns from, so that it reads that fold's contexts as it reads unseen ones (docs/teachers.md, cross-fitted teachers)."""
     if folds < 2 or not 0 <= fold < folds:
         raise GencrsError(f"holdout_fold must be in 0 .. folds - 1 with folds >= 2, not fold {fold} of {folds}")
     keep = [d for d in dataset.splits.get("train", []) if fold_of(d.id, folds) != fold]
