@@ -15,6 +15,14 @@ from gencrs.data.schema import Dataset, Dialogue
 from gencrs.format import render_mentions
 
 
+TWIN_PREFIX = "teacher:"  # the dialogue id of a student's teacher-labelled twin of a turn: this + its source's
+
+
+def source_dialogue(key: str) -> str:
+    """The dialogue a turn's key (`dialogue_id:turn_index`) comes from; for a twin's, its source turn's dialogue."""
+    return key.rpartition(":")[0].removeprefix(TWIN_PREFIX)
+
+
 @dataclass
 class Example:
     dialogue_id: str

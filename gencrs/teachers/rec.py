@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch_geometric.nn import RGCNConv
 
+from gencrs.data.examples import source_dialogue
 from gencrs.data.protocols import context_text
 from gencrs.data.splits import fold_of
 from gencrs.errors import GencrsError
@@ -177,9 +178,8 @@ class CrossFittedRecTeacher:
         self.teachers, self.item_ids = teachers, teachers[0].item_ids
 
     def fold(self, context) -> int:
-        """The fold of the context's dialogue: its key is `dialogue_id:turn`, or `teacher:dialogue_id:turn` for a
-        student's teacher-labelled twin of that turn (gencrs.training.student.teacher_records)."""
-        return fold_of(context.key.removeprefix("teacher:").rpartition(":")[0], len(self.teachers))
+        """The fold of the context's dialogue (for a student's teacher-labelled twin of a turn: its source's)."""
+        return fold_of(source_dialogue(context.key), len(self.teachers))
 
     def by_fold(self, contexts) -> dict[int, list[int]]:
         rows: dict[int, list[int]] = {}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from accelerate import PartialState
 
-from gencrs.data.examples import Example
+from gencrs.data.examples import TWIN_PREFIX, Example
 from gencrs.data.protocols import recommender_context
 from gencrs.data.records import examples_by_key, fitted_record, turn_text
 from gencrs.errors import GencrsError
@@ -115,7 +115,7 @@ def teacher_records(run: Run, train: list[dict], examples: dict[str, Example],
     for source, top in zip(sources, teacher.rank(contexts, run.cfg.teacher_records_items)):
         if not top:
             continue
-        example = replace(source, dialogue_id=f"teacher:{source.dialogue_id}", intent="recommend", targets=top,
+        example = replace(source, dialogue_id=f"{TWIN_PREFIX}{source.dialogue_id}", intent="recommend", targets=top,
                           response=", ".join(f"{ITEM_START}{run.titles[item]}{ITEM_END}" for item in top))
         twin = fitted_record(tokenizer, example, turn_text(example, run.codebook), run.cfg.max_length)
         if twin is not None:
