@@ -44,14 +44,18 @@ demo: setup
 # retrain the parts after it), and a killed part resumes from its checkpoints or shards. Paths come from the configs,
 # so editing a config's `out` moves the target with it.
 # Measured on 2 CPU cores (the history of each part's time: docs/experiments.md).
-# `make inspired` with the config since 2026-12-02 (session 25): about 64 min, summed from its parts run one after
-# another from an empty runs/ on 2026-12-03 with nothing beside them: tiny base 2 min, semantic IDs 0.2, context
-# encoder 3.4, rec teacher 1.1, dialogue teacher 17.5, student 40 (twins 2, teacher cache 10, 2,892 steps 27,
-# evaluation 1.2; measured on the soft gate's run, whose steps are the hard gate's). `make setup` first: 2.2 min.
+# `make inspired` with the config since 2026-12-04 (session 34, the cross-fitted rec teachers): about 83 min, summed
+# from its parts run one after another with nothing beside them: tiny base 2 min, semantic IDs 0.2, context encoder
+# 3.4, rec teacher 1.1, dialogue teacher 17.5 (these five from an empty runs/ on 2026-12-03), the four fold context
+# encoders and rec teachers 13 (2026-12-04), student 46 (twins 2, teacher cache of the fold teachers about 16, 2,892
+# steps 27, evaluation 1.5; the soft gate's run of session 33, whose steps are the hard gate's). `make setup` first:
+# 2.2 min.
 # `make redial` with the config since 2026-12-03 (session 28): about 4.1 h, summed from its parts' runs of sessions
 # 25-28, not yet timed as one run: tiny base 3 min, semantic IDs 2.5, dialogue teacher 47, context encoder 41, rec
 # teacher 15, student 143 (approximate turns and twins: teacher cache 38, 8,535 steps 102, evaluation 3).
 config_value = $(shell sed -n 's/^$(2): *\([^ ]*\).*/\1/p' recipes/configs/$(1).yaml)
+comma := ,
+config_list = $(subst $(comma), ,$(shell sed -n 's/^$(2): *\[\(.*\)\]/\1/p' recipes/configs/$(1).yaml))
 
 # $(1) chain; its configs: $(2) tiny base, $(3) semantic IDs, $(4) context encoder, $(5) rec teacher,
 # $(6) dialogue teacher, $(7) student
@@ -62,6 +66,7 @@ $(1)_CONTEXT_ENCODER := $$(call config_value,$(4),out)
 $(1)_REC_TEACHER := $$(call config_value,$(5),out)
 $(1)_DIALOGUE_TEACHER := $$(call config_value,$(6),out)
 $(1)_STUDENT ?= $$(call config_value,$(7),out)
+$(1)_FOLDS := $$(patsubst %/teacher,%,$$(call config_list,$(7),rec_teacher_folds))
 $(1): setup $$($(1)_STUDENT)/summary.md
 
 $$($(1)_BASE)/gencrs_tiny_base.json:
@@ -79,12 +84,30 @@ $$($(1)_REC_TEACHER)/summary.json: | $$($(1)_CONTEXT_ENCODER)/summary.json
 $$($(1)_DIALOGUE_TEACHER)/summary.json: | $$($(1)_BASE)/gencrs_tiny_base.json $$($(1)_CODES)/codes.json
 	$$(BIN)/python recipes/train_dialogue_teacher.py --config recipes/configs/$(6).yaml
 
-$$($(1)_STUDENT)/summary.md: | $$($(1)_DIALOGUE_TEACHER)/summary.json $$($(1)_REC_TEACHER)/summary.json
+$$($(1)_STUDENT)/summary.md: | $$($(1)_DIALOGUE_TEACHER)/summary.json $$($(1)_REC_TEACHER)/summary.json \
+		$$(addsuffix /summary.json,$$($(1)_FOLDS))
 	$$(BIN)/python recipes/sft_conkd.py --config recipes/configs/$(7).yaml out=$$($(1)_STUDENT)
 endef
 
+# The cross-fitted rec teachers a student's config names (rec_teacher_folds, docs/teachers.md): the Nth, fold N-1 of
+# their number, trained like the chain's rec teacher without that fold's dialogues, over a context encoder trained
+# without them too (the chain's context encoder `out` + `_fold<N-1>`).
+# $(1) chain, $(2) context encoder config, $(3) rec teacher config, $(4) fold, $(5) folds, $(6) the fold teacher's run
+define fold
+$(6)/summary.json: | $$($(1)_CONTEXT_ENCODER)_fold$(4)/summary.json
+	$$(BIN)/python recipes/train_rec_teacher.py --config recipes/configs/$(3).yaml holdout_fold=$(4) folds=$(5) \
+		context_encoder=$$($(1)_CONTEXT_ENCODER)_fold$(4)/encoder out=$(6)
+
+$$($(1)_CONTEXT_ENCODER)_fold$(4)/summary.json:
+	$$(BIN)/python recipes/train_context_encoder.py --config recipes/configs/$(2).yaml holdout_fold=$(4) folds=$(5) \
+		out=$$($(1)_CONTEXT_ENCODER)_fold$(4)
+endef
+folds = $(foreach n,$(shell seq 1 $(words $($(1)_FOLDS))),$(eval $(call fold,$(1),$(2),$(3),$(shell expr $(n) - 1),$(words $($(1)_FOLDS)),$(word $(n),$($(1)_FOLDS)))))
+
 $(eval $(call chain,redial,tiny_base_redial,semantic_ids_redial,context_encoder_redial,rec_teacher_redial_mentions,dialogue_teacher_redial,sft_conkd_redial_tiny))
 $(eval $(call chain,inspired,tiny_base_inspired,semantic_ids_inspired,context_encoder_inspired,rec_teacher_inspired_text,dialogue_teacher_inspired,sft_conkd_inspired_tiny))
+$(call folds,redial,context_encoder_redial,rec_teacher_redial_mentions)
+$(call folds,inspired,context_encoder_inspired,rec_teacher_inspired_text)
 
 # The test tables of docs/results.md (`python -m eval table`, eval/table.py): each row's runs trained when missing
 # (seeds 0, 1, 2 of the seeded rows), each evaluated once on test under the three protocols, then the rows over seeds

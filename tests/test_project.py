@@ -29,3 +29,27 @@ def test_imports_go_one_way():
     result = subprocess.run([str(lint), "--config", str(REPO / "pyproject.toml"), "--no-cache"], cwd=REPO,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_make_trains_the_fold_teachers_a_student_config_names():
+    """`make inspired` reads the student config's rec_teacher_folds: the student waits for each fold teacher, and the
+    Nth is trained without fold N-1 of their number, over its own fold's context encoder."""
+    student = yaml.safe_load((REPO / "recipes/configs/sft_conkd_inspired_tiny.yaml").read_text())
+    runs = [str(Path(teacher).parent) for teacher in student["rec_teacher_folds"]]
+    assert len(runs) >= 2
+
+    def make(*args: str) -> str:
+        result = subprocess.run(["make", "--dry-run", *args], cwd=REPO, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return result.stdout
+
+    rule = next(line for line in make("--print-data-base", "inspired").splitlines()
+                if line.startswith(f"{student['out']}/summary.md:"))
+    assert all(f"{run}/summary.json" in rule.split() for run in runs), rule
+    for fold, run in enumerate(runs):
+        commands = make("--always-make", f"{run}/summary.json").splitlines()
+        encoder, teacher = commands[-2], commands[-1]
+        holdout = f"holdout_fold={fold} folds={len(runs)}"
+        assert "train_context_encoder.py" in encoder and holdout in encoder, encoder
+        assert "train_rec_teacher.py" in teacher and holdout in teacher and f"out={run}" in teacher, teacher
+        assert teacher.split("context_encoder=")[1].split()[0] == encoder.split("out=")[1].split()[0] + "/encoder"
