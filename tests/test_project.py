@@ -1,5 +1,6 @@
 """The project's top-level files agree with each other and with the code: the `gpu` extra, the import contracts."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +40,10 @@ def test_make_trains_the_fold_teachers_a_student_config_names():
     assert len(runs) >= 2
 
     def make(*args: str) -> str:
-        result = subprocess.run(["make", "--dry-run", *args], cwd=REPO, capture_output=True, text=True)
+        # under `make test` the child make would print its directory and inherit the parent's flags
+        env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+        result = subprocess.run(["make", "--dry-run", "--no-print-directory", *args], cwd=REPO, env=env,
+                                capture_output=True, text=True)
         assert result.returncode == 0, result.stderr[-2000:]
         return result.stdout
 
