@@ -1,4 +1,5 @@
-"""The project's top-level files agree with each other and with the code: the `gpu` extra, the import contracts."""
+"""The project's top-level files agree with each other and with the code: the `gpu` extra, the import contracts, the
+Makefile's chains."""
 
 import os
 import subprocess
