@@ -44,12 +44,10 @@ demo: setup
 # retrain the parts after it), and a killed part resumes from its checkpoints or shards. Paths come from the configs,
 # so editing a config's `out` moves the target with it.
 # Measured on 2 CPU cores (the history of each part's time: docs/experiments.md).
-# `make inspired` with the config since 2026-12-04 (session 34, the cross-fitted rec teachers): about 83 min, summed
-# from its parts run one after another with nothing beside them: tiny base 2 min, semantic IDs 0.2, context encoder
-# 3.4, rec teacher 1.1, dialogue teacher 17.5 (these five from an empty runs/ on 2026-12-03), the four fold context
-# encoders and rec teachers 13 (2026-12-04), student 46 (twins 2, teacher cache of the fold teachers about 16, 2,892
-# steps 27, evaluation 1.5; the soft gate's run of session 33, whose steps are the hard gate's). `make setup` first:
-# 2.2 min.
+# `make inspired` with the config since 2026-12-04 (session 34, the cross-fitted rec teachers): 78 min, timed as one
+# run from an empty runs/ on 2026-12-04 (session 37, nothing beside it): tiny base 1.5 min, semantic IDs 0.2, dialogue
+# teacher 16.3, context encoder 3.3, rec teacher 1.1, the four fold context encoders and rec teachers 11.9, student 43.7
+# (twins and the teacher cache of the fold teachers 11, 2,892 steps 30.5, evaluation 1.7). `make setup` first: 2.2 min.
 # `make redial` with the config since 2026-12-03 (session 28): about 4.1 h, summed from its parts' runs of sessions
 # 25-28, not yet timed as one run: tiny base 3 min, semantic IDs 2.5, dialogue teacher 47, context encoder 41, rec
 # teacher 15, student 143 (approximate turns and twins: teacher cache 38, 8,535 steps 102, evaluation 3).
