@@ -22,7 +22,7 @@ import torch
 from gencrs.data import load_dataset
 from gencrs.data.protocols import contexts_of, select_instances
 from gencrs.teachers.outputs import code_distributions, excluded_item_probs, item_code_tensor
-from gencrs.teachers.rec import RecTeacher
+from gencrs.teachers.rec import load_rec_teacher
 from tokenizer_ext.codebook import CodeBook
 
 
@@ -48,7 +48,7 @@ def level_probabilities(item_probs: torch.Tensor, item_codes: torch.Tensor, targ
 def code_information(cfg: CodesConfig) -> dict:
     dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir)
     instances = select_instances(dataset, cfg.split, cfg.protocol)
-    teacher = RecTeacher.load(cfg.rec_teacher)
+    teacher = load_rec_teacher(cfg.rec_teacher)
     contexts = contexts_of(instances)
     teacher.prepare(contexts)
     probs = dict(zip((c.key for c in contexts), excluded_item_probs(teacher, contexts)))

@@ -78,8 +78,8 @@ def load_recommender(spec: str, dataset: Dataset, backend: str = "hf", **kwargs)
         return BASELINES[name](dataset)
     # models are imported when asked for: a baseline runs without torch, and only the vllm backend imports vLLM
     if (Path(spec) / "teacher.json").exists():
-        from gencrs.teachers.rec import RecTeacher
-        return RecTeacher.load(spec)
+        from gencrs.teachers.rec import load_rec_teacher
+        return load_rec_teacher(spec)
     if (Path(spec) / "context_encoder.json").exists():
         from gencrs.teachers.context_encoder import ContextRetriever
         return ContextRetriever.load(spec)

@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from gencrs.data.protocols import Context
 from gencrs.model import completion_logits, load_trained
-from gencrs.teachers.rec import load_rec_teacher
+from gencrs.teachers.rec import RecTeacherEnsemble, load_rec_teacher
 from tokenizer_ext.codebook import CodeBook
 
 log = logging.getLogger(__name__)
@@ -155,14 +155,14 @@ def encode_records(tokenizer, records: list[dict]) -> tuple[dict, torch.Tensor]:
 def cache_fingerprint(dialogue_teacher: str, rec_teacher: str, max_length: int, top_k: int, records: list[dict],
                       exclude_context: bool = False, rec_teacher_folds: tuple[str, ...] = ()) -> str:
     """What a teacher cache depends on: both teachers' files (path, size, mtime; the fold teachers' too when the rec
-    teacher is cross-fitted), max_length, top_k, the records (their keys, prompts and completions) and whether the rec
-    teacher's context items are excluded."""
+    teacher is cross-fitted, the members' when it is an ensemble), max_length, top_k, the records (their keys, prompts
+    and completions) and whether the rec teacher's context items are excluded."""
     import hashlib
     import json
     content = hashlib.sha256(json.dumps([[r["key"], r["prompt"], r["completion"]] for r in records]).encode())
     parts = [str(max_length), str(top_k), str(len(records)), content.hexdigest()]
     parts += ["exclude_context"] if exclude_context else []  # absent when off: caches built before the option stay valid
-    for directory in (dialogue_teacher, rec_teacher, *rec_teacher_folds):
+    for directory in (dialogue_teacher, rec_teacher, *RecTeacherEnsemble.members(rec_teacher), *rec_teacher_folds):
         for path in sorted(Path(directory).glob("*")):
             if path.is_file():
                 stat = path.stat()
@@ -293,7 +293,9 @@ def ensure_teacher_cache(settings: TeacherSettings, directory: str | Path, examp
         return {"examples": len(records), "built": False}
     if found is not None:
         log.info("teacher cache %s was computed from other teachers or settings: rebuilding", directory)
-    log.info("building the teacher cache %s from %s and %s", directory, settings.dialogue_teacher, settings.rec_teacher)
+    rec = (f"{len(settings.rec_teacher_folds)} cross-fitted fold teachers ({', '.join(settings.rec_teacher_folds)})"
+           if settings.rec_teacher_folds else settings.rec_teacher)
+    log.info("building the teacher cache %s from %s and %s", directory, settings.dialogue_teacher, rec)
     teachers = load_online_teachers(settings, examples, records, tokenizer, codebook)
     start = time.perf_counter()
     partial = Path(directory) / "partial"

@@ -214,9 +214,63 @@ class CrossFittedRecTeacher:
         return cls(teachers)
 
 
-def load_rec_teacher(directory: str, folds: list[str] | tuple[str, ...] = ()) -> "RecTeacher | CrossFittedRecTeacher":
-    """The one loader of a student's rec teacher: the cross-fitted fold teachers when `folds` lists them, else the
-    teacher in `directory`."""
+class RecTeacherEnsemble:
+    """The mean of several trained rec teachers' P(item | context): bagging, e.g. the full teacher and its fold
+    teachers, each trained on other dialogues, which err in different places. Its directory holds only teacher.json
+    (kind `rec_teacher_ensemble`) naming the members' directories (recipes/rec_teacher_ensemble.py writes it)."""
+
+    name = "rec_teacher"
+    KIND = "rec_teacher_ensemble"
+
+    def __init__(self, teachers: list[RecTeacher]):
+        if any(t.item_ids != teachers[0].item_ids for t in teachers):
+            raise GencrsError("rec teacher ensemble: the members rank different catalogs")
+        self.teachers, self.item_ids = teachers, teachers[0].item_ids
+
+    def item_probs(self, contexts) -> torch.Tensor:
+        return torch.stack([t.item_probs(contexts) for t in self.teachers]).mean(0)
+
+    def rank(self, contexts, k: int) -> list[list[str]]:
+        return top_items(self.item_probs(contexts), contexts, self.item_ids, k)
+
+    def prepare(self, contexts) -> None:
+        for teacher in self.teachers:
+            teacher.prepare(contexts)
+
+    @staticmethod
+    def members(directory) -> list[str]:
+        """The member directories of an ensemble's directory; [] for any other teacher (or no teacher.json)."""
+        path = Path(directory) / "teacher.json"
+        if not path.exists():
+            return []
+        meta = json.loads(path.read_text())
+        return list(meta["members"]) if meta.get("kind") == RecTeacherEnsemble.KIND else []
+
+    @classmethod
+    def write(cls, directory, members: list[str]) -> "RecTeacherEnsemble":
+        """Check that every member is a trained rec teacher over one catalog, then write the ensemble's teacher.json."""
+        if len(members) < 2:
+            raise GencrsError(f"a rec teacher ensemble needs at least 2 members, not {len(members)}")
+        for member in members:
+            if not (Path(member) / "teacher.json").exists() or cls.members(member):
+                raise GencrsError(f"ensemble member {member} is not a trained rec teacher "
+                                  "(a train_rec_teacher.py OUT/teacher with teacher.json)")
+        ensemble = cls([RecTeacher.load(member) for member in members])
+        with atomic_dir(directory) as tmp:
+            (tmp / "teacher.json").write_text(json.dumps({"kind": cls.KIND, "members": list(members),
+                                                          "item_ids": ensemble.item_ids}, indent=1))
+        return ensemble
+
+    @classmethod
+    def load(cls, directory) -> "RecTeacherEnsemble":
+        return cls([RecTeacher.load(member) for member in cls.members(directory)])
+
+
+def load_rec_teacher(directory: str, folds: list[str] | tuple[str, ...] = ()):
+    """The one loader of a rec teacher: the cross-fitted fold teachers when `folds` lists them, else the teacher in
+    `directory` (a trained RecTeacher or a RecTeacherEnsemble)."""
     if folds:
         return CrossFittedRecTeacher.load(list(folds))
+    if RecTeacherEnsemble.members(directory):
+        return RecTeacherEnsemble.load(directory)
     return RecTeacher.load(directory)

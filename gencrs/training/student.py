@@ -22,7 +22,7 @@ from gencrs.teachers.outputs import (
     ensure_teacher_cache,
     load_online_teachers,
 )
-from gencrs.teachers.rec import load_rec_teacher
+from gencrs.teachers.rec import RecTeacherEnsemble, load_rec_teacher
 from gencrs.training.sft import (
     Run,
     RunModel,
@@ -64,6 +64,8 @@ def teacher_cache_dir(cfg: StudentRunConfig) -> Path:
     suffix = "_exclude_context" if cfg.rec_exclude_context else ""
     suffix += "_approximate" if cfg.approximate_train else ""
     suffix += f"_crossfit{len(cfg.rec_teacher_folds)}" if cfg.rec_teacher_folds else ""
+    members = RecTeacherEnsemble.members(cfg.rec_teacher) if cfg.rec_teacher else []
+    suffix += f"_ensemble{len(members)}" if members else ""
     if cfg.teacher_records:
         suffix += "_teacher_records" + (str(cfg.teacher_records_items) if cfg.teacher_records_items != 1 else "")
     return Path(cfg.teacher_cache or Path(cfg.dialogue_teacher).parent / f"teacher_cache_{cfg.max_length}{suffix}")

@@ -1,7 +1,10 @@
 """The recommendation teacher on the synthetic default: trained briefly, it far exceeds popularity; untrained, it
 does not reach the same threshold."""
 
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,6 +16,8 @@ from gencrs.errors import GencrsError
 from gencrs.teachers.kg import build_kg
 from gencrs.teachers.rec import RecTeacher, RecTeacherModel, load_rec_teacher
 from gencrs.teachers.rec_train import RecTeacherConfig, train_rec_teacher
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
@@ -145,3 +150,60 @@ def test_cross_fitted_teacher_reads_each_train_context_with_the_teacher_that_lef
         torch.testing.assert_close(probs[len(contexts) + n], expected)
     with pytest.raises(GencrsError, match="fold order"):
         load_rec_teacher("not read", directories[::-1])
+
+
+def untrained_teacher(dataset, directory, seed: int, items=None) -> str:
+    kg, items = build_kg(dataset), items or list(dataset.catalog)
+    torch.manual_seed(seed)
+    RecTeacher(RecTeacherModel(kg, items, dim=32, num_bases=4), kg, items, encoder=None).save(
+        directory, {"dim": 32, "num_bases": 4, "layers": 1, "dropout": 0.1})
+    return str(directory)
+
+
+def test_ensemble_averages_its_members_and_loads_wherever_a_teacher_does(synthetic, tmp_path):
+    from eval.recommenders import load_recommender
+    from gencrs.teachers.context_encoder import top_items
+    from gencrs.teachers.outputs import cache_fingerprint
+    from gencrs.teachers.rec import RecTeacherEnsemble
+
+    members = [untrained_teacher(synthetic, tmp_path / f"m{n}" / "teacher", seed=n) for n in range(2)]
+    written = subprocess.run([sys.executable, str(REPO / "recipes" / "rec_teacher_ensemble.py"),
+                              f"members=[{','.join(members)}]", f"out={tmp_path / 'ens'}"],
+                             capture_output=True, text=True, timeout=300)
+    assert written.returncode == 0, written.stderr
+    directory = str(tmp_path / "ens" / "teacher")
+    contexts = contexts_of(build_instances(synthetic, "test", "recommender"))[:12]
+    member_probs = [RecTeacher.load(m).item_probs(contexts) for m in members]
+    assert not torch.allclose(member_probs[0], member_probs[1], atol=1e-3)  # so the mean differs from either
+    expected = (member_probs[0] + member_probs[1]) / 2
+    for loaded in (load_rec_teacher(directory), load_recommender(directory, synthetic)):
+        assert isinstance(loaded, RecTeacherEnsemble)
+        torch.testing.assert_close(loaded.item_probs(contexts), expected)
+        assert loaded.rank(contexts, 10) == top_items(expected, contexts, loaded.item_ids, 10)
+
+    # a student's default teacher cache is the ensemble's own, and rebuilt when a member changes, not only when the
+    # ensemble's own file does
+    from gencrs.training.student import StudentRunConfig, teacher_cache_dir
+    for rec_teacher, name in ((directory, "teacher_cache_64_ensemble2"), (members[0], "teacher_cache_64")):
+        assert teacher_cache_dir(StudentRunConfig(rec_teacher=rec_teacher, dialogue_teacher="dt/model",
+                                                  max_length=64)).name == name
+    before = cache_fingerprint(members[0], directory, 64, 8, [])
+    untrained_teacher(synthetic, members[1], seed=7)
+    assert cache_fingerprint(members[0], directory, 64, 8, []) != before
+
+
+def test_ensemble_members_must_be_two_trained_teachers_over_one_catalog(synthetic, tmp_path):
+    from gencrs.teachers.rec import RecTeacherEnsemble
+
+    one = untrained_teacher(synthetic, tmp_path / "one" / "teacher", seed=0)
+    with pytest.raises(GencrsError, match="at least 2"):
+        RecTeacherEnsemble.write(tmp_path / "ens", [one])
+    with pytest.raises(GencrsError, match=r"absent is not a trained rec teacher"):
+        RecTeacherEnsemble.write(tmp_path / "ens", [one, str(tmp_path / "absent")])
+    RecTeacherEnsemble.write(tmp_path / "ens", [one, one])
+    with pytest.raises(GencrsError, match="ens is not a trained rec teacher"):  # no ensembles of ensembles
+        RecTeacherEnsemble.write(tmp_path / "ens2", [one, str(tmp_path / "ens")])
+    other = untrained_teacher(synthetic, tmp_path / "other" / "teacher", seed=1, items=list(synthetic.catalog)[::-1])
+    with pytest.raises(GencrsError, match="different catalogs"):
+        RecTeacherEnsemble.write(tmp_path / "ens3", [one, other])
+    assert not (tmp_path / "ens3").exists()
