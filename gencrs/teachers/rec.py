@@ -257,8 +257,7 @@ class RecTeacherEnsemble:
                                   "(a train_rec_teacher.py OUT/teacher with teacher.json)")
         ensemble = cls([RecTeacher.load(member) for member in members])
         with atomic_dir(directory) as tmp:
-            (tmp / "teacher.json").write_text(json.dumps({"kind": cls.KIND, "members": list(members),
-                                                          "item_ids": ensemble.item_ids}, indent=1))
+            (tmp / "teacher.json").write_text(json.dumps({"kind": cls.KIND, "members": list(members)}, indent=1))
         return ensemble
 
     @classmethod
