@@ -164,18 +164,28 @@ class RecTeacher:
                    retriever=retriever, retrieval_weight=meta.get("retrieval_weight", 0.0))
 
 
-class CrossFittedRecTeacher:
-    """Rec teachers each trained without one fold of the train dialogues (`holdout_fold` of k, gencrs.data.splits):
-    a context is read by the teacher that never saw its dialogue. On train contexts a single teacher partly recalls
-    the dialogue's own targets (it learned from them); the cross-fitted one gives the distribution it would give an
-    unseen dialogue, the one a student has to reproduce on valid and test."""
+class ComposedRecTeacher:
+    """A rec teacher made of trained ones over one catalog; subclasses say how their P(item | context) combine."""
 
     name = "rec_teacher"
 
     def __init__(self, teachers: list[RecTeacher]):
         if any(t.item_ids != teachers[0].item_ids for t in teachers):
-            raise GencrsError("cross-fitted rec teachers: the fold teachers rank different catalogs")
+            raise GencrsError(f"{type(self).__name__}: its teachers rank different catalogs")
         self.teachers, self.item_ids = teachers, teachers[0].item_ids
+
+    def item_probs(self, contexts) -> torch.Tensor:
+        raise NotImplementedError
+
+    def rank(self, contexts, k: int) -> list[list[str]]:
+        return top_items(self.item_probs(contexts), contexts, self.item_ids, k)
+
+
+class CrossFittedRecTeacher(ComposedRecTeacher):
+    """Rec teachers each trained without one fold of the train dialogues (`holdout_fold` of k, gencrs.data.splits):
+    a context is read by the teacher that never saw its dialogue. On train contexts a single teacher partly recalls
+    the dialogue's own targets (it learned from them); the cross-fitted one gives the distribution it would give an
+    unseen dialogue, the one a student has to reproduce on valid and test."""
 
     def fold(self, context) -> int:
         """The fold of the context's dialogue (for a student's teacher-labelled twin of a turn: its source's)."""
@@ -192,9 +202,6 @@ class CrossFittedRecTeacher:
         for fold, rows in self.by_fold(contexts).items():
             probs[rows] = self.teachers[fold].item_probs([contexts[n] for n in rows])
         return probs
-
-    def rank(self, contexts, k: int) -> list[list[str]]:
-        return top_items(self.item_probs(contexts), contexts, self.item_ids, k)
 
     def prepare(self, contexts) -> None:
         for fold, rows in self.by_fold(contexts).items():
@@ -214,24 +221,15 @@ class CrossFittedRecTeacher:
         return cls(teachers)
 
 
-class RecTeacherEnsemble:
+class RecTeacherEnsemble(ComposedRecTeacher):
     """The mean of several trained rec teachers' P(item | context): bagging, e.g. the full teacher and its fold
     teachers, each trained on other dialogues, which err in different places. Its directory holds only teacher.json
     (kind `rec_teacher_ensemble`) naming the members' directories (recipes/rec_teacher_ensemble.py writes it)."""
 
-    name = "rec_teacher"
     KIND = "rec_teacher_ensemble"
-
-    def __init__(self, teachers: list[RecTeacher]):
-        if any(t.item_ids != teachers[0].item_ids for t in teachers):
-            raise GencrsError("rec teacher ensemble: the members rank different catalogs")
-        self.teachers, self.item_ids = teachers, teachers[0].item_ids
 
     def item_probs(self, contexts) -> torch.Tensor:
         return torch.stack([t.item_probs(contexts) for t in self.teachers]).mean(0)
-
-    def rank(self, contexts, k: int) -> list[list[str]]:
-        return top_items(self.item_probs(contexts), contexts, self.item_ids, k)
 
     def prepare(self, contexts) -> None:
         for teacher in self.teachers:

@@ -11,19 +11,31 @@ import torch
 
 
 @pytest.fixture(scope="session")
-def student_parts(tiny_base, synthetic, synthetic_generative, tmp_path_factory):
+def untrained_rec_teacher(synthetic):
+    """untrained_rec_teacher(directory, seed, items=None, **config): an untrained R-GCN rec teacher over the synthetic
+    catalog (or `items` in that order) saved in `directory` as a trained one is, `config` added to its saved config
+    (e.g. holdout_fold, folds); returns the directory. Different seeds give teachers that rank differently."""
     from gencrs.teachers.kg import build_kg
     from gencrs.teachers.rec import RecTeacher, RecTeacherModel
 
-    root = tmp_path_factory.mktemp("student_parts")
-    torch.manual_seed(0)
     kg = build_kg(synthetic)
-    items = list(synthetic.catalog)
-    rec = RecTeacher(RecTeacherModel(kg, items, dim=32, num_bases=4), kg, items, encoder=None)
-    rec.save(root / "rec_teacher" / "teacher", {"dim": 32, "num_bases": 4, "layers": 1, "dropout": 0.1})
+
+    def make(directory, seed: int, items=None, **config) -> str:
+        items = items or list(synthetic.catalog)
+        torch.manual_seed(seed)
+        RecTeacher(RecTeacherModel(kg, items, dim=32, num_bases=4), kg, items, encoder=None).save(
+            directory, {"dim": 32, "num_bases": 4, "layers": 1, "dropout": 0.1, **config})
+        return str(directory)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def student_parts(tiny_base, synthetic_generative, untrained_rec_teacher, tmp_path_factory):
+    root = tmp_path_factory.mktemp("student_parts")
     return {"base_model": str(tiny_base), "semantic_ids": synthetic_generative["semantic_ids"],
-            "dialogue_teacher": synthetic_generative["model"], "rec_teacher": str(root / "rec_teacher" / "teacher"),
-            "root": root}
+            "dialogue_teacher": synthetic_generative["model"],
+            "rec_teacher": untrained_rec_teacher(root / "rec_teacher" / "teacher", seed=0), "root": root}
 
 
 @pytest.fixture

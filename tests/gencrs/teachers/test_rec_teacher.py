@@ -152,21 +152,13 @@ def test_cross_fitted_teacher_reads_each_train_context_with_the_teacher_that_lef
         load_rec_teacher("not read", directories[::-1])
 
 
-def untrained_teacher(dataset, directory, seed: int, items=None) -> str:
-    kg, items = build_kg(dataset), items or list(dataset.catalog)
-    torch.manual_seed(seed)
-    RecTeacher(RecTeacherModel(kg, items, dim=32, num_bases=4), kg, items, encoder=None).save(
-        directory, {"dim": 32, "num_bases": 4, "layers": 1, "dropout": 0.1})
-    return str(directory)
-
-
-def test_ensemble_averages_its_members_and_loads_wherever_a_teacher_does(synthetic, tmp_path):
+def test_ensemble_averages_its_members_and_loads_wherever_a_teacher_does(synthetic, untrained_rec_teacher, tmp_path):
     from eval.recommenders import load_recommender
     from gencrs.teachers.context_encoder import top_items
     from gencrs.teachers.outputs import cache_fingerprint
     from gencrs.teachers.rec import RecTeacherEnsemble
 
-    members = [untrained_teacher(synthetic, tmp_path / f"m{n}" / "teacher", seed=n) for n in range(2)]
+    members = [untrained_rec_teacher(tmp_path / f"m{n}" / "teacher", seed=n) for n in range(2)]
     written = subprocess.run([sys.executable, str(REPO / "recipes" / "rec_teacher_ensemble.py"),
                               f"members=[{','.join(members)}]", f"out={tmp_path / 'ens'}"],
                              capture_output=True, text=True, timeout=300)
@@ -188,14 +180,14 @@ def test_ensemble_averages_its_members_and_loads_wherever_a_teacher_does(synthet
         assert teacher_cache_dir(StudentRunConfig(rec_teacher=rec_teacher, dialogue_teacher="dt/model",
                                                   max_length=64)).name == name
     before = cache_fingerprint(members[0], directory, 64, 8, [])
-    untrained_teacher(synthetic, members[1], seed=7)
+    untrained_rec_teacher(members[1], seed=7)
     assert cache_fingerprint(members[0], directory, 64, 8, []) != before
 
 
-def test_ensemble_members_must_be_two_trained_teachers_over_one_catalog(synthetic, tmp_path):
+def test_ensemble_members_must_be_two_trained_teachers_over_one_catalog(synthetic, untrained_rec_teacher, tmp_path):
     from gencrs.teachers.rec import RecTeacherEnsemble
 
-    one = untrained_teacher(synthetic, tmp_path / "one" / "teacher", seed=0)
+    one = untrained_rec_teacher(tmp_path / "one" / "teacher", seed=0)
     with pytest.raises(GencrsError, match="at least 2"):
         RecTeacherEnsemble.write(tmp_path / "ens", [one])
     with pytest.raises(GencrsError, match=r"absent is not a trained rec teacher"):
@@ -203,7 +195,7 @@ def test_ensemble_members_must_be_two_trained_teachers_over_one_catalog(syntheti
     RecTeacherEnsemble.write(tmp_path / "ens", [one, one])
     with pytest.raises(GencrsError, match="ens is not a trained rec teacher"):  # no ensembles of ensembles
         RecTeacherEnsemble.write(tmp_path / "ens2", [one, str(tmp_path / "ens")])
-    other = untrained_teacher(synthetic, tmp_path / "other" / "teacher", seed=1, items=list(synthetic.catalog)[::-1])
+    other = untrained_rec_teacher(tmp_path / "other" / "teacher", seed=1, items=list(synthetic.catalog)[::-1])
     with pytest.raises(GencrsError, match="different catalogs"):
         RecTeacherEnsemble.write(tmp_path / "ens3", [one, other])
     assert not (tmp_path / "ens3").exists()

@@ -315,27 +315,21 @@ def test_teacher_records_items_below_one_is_refused(student_values, tmp_path):
         conkd_args(StudentRunConfig(**student_values(tmp_path / "run", teacher_records=True, teacher_records_items=0)))
 
 
-def test_cross_fitted_rec_teachers_label_each_train_turn_with_the_teacher_of_its_fold(student_values, synthetic,
-                                                                                   tmp_path):
+def test_cross_fitted_rec_teachers_label_each_train_turn_with_the_teacher_of_its_fold(student_values,
+                                                                                   untrained_rec_teacher, tmp_path):
     """rec_teacher_folds: the twins recommend, and the cached code distributions distil, the fold teacher that left the
     turn's dialogue out (two different untrained teachers here, so a turn read by the wrong one shows); the default
     cache path tells the setting apart."""
     from gencrs.data.protocols import recommender_context
     from gencrs.data.records import examples_by_key
     from gencrs.data.splits import fold_of
-    from gencrs.teachers.kg import build_kg
     from gencrs.teachers.outputs import online_rec_outputs
-    from gencrs.teachers.rec import RecTeacher, RecTeacherModel
+    from gencrs.teachers.rec import RecTeacher
     from gencrs.training.student import build_student_trainer, teacher_cache_dir
 
-    kg, items, teachers, folds = build_kg(synthetic), list(synthetic.catalog), [], []
-    for fold in range(2):
-        run_dir = tmp_path / f"rec_fold{fold}" / "teacher"
-        torch.manual_seed(10 + fold)
-        teacher = RecTeacher(RecTeacherModel(kg, items, dim=32, num_bases=4), kg, items, encoder=None)
-        teacher.save(run_dir, {"dim": 32, "num_bases": 4, "layers": 1, "dropout": 0.1, "holdout_fold": fold, "folds": 2})
-        teachers.append(RecTeacher.load(run_dir))
-        folds.append(str(run_dir))
+    folds = [untrained_rec_teacher(tmp_path / f"rec_fold{fold}" / "teacher", seed=10 + fold, holdout_fold=fold, folds=2)
+             for fold in range(2)]
+    teachers = [RecTeacher.load(directory) for directory in folds]
     values = student_values(tmp_path / "run", teacher_records=True, rec_teacher_folds=folds, max_steps=1,
                             max_length=96, teacher_cache=str(tmp_path / "cache"))
     assert "_crossfit2" in teacher_cache_dir(StudentRunConfig(**{**values, "teacher_cache": None})).name
