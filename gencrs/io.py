@@ -1,11 +1,14 @@
 """Atomic writes: a reader never sees a half-written artifact, and a killed run leaves the old one intact."""
 
 import json
+import logging
 import os
 import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -46,3 +49,18 @@ def atomic_dir(path: str | os.PathLike):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def last_complete_checkpoint(checkpoints: str | os.PathLike) -> Path | None:
+    """The highest-step `checkpoint-N` under `checkpoints` that a Trainer finished writing, or None.
+
+    HF Trainer writes a checkpoint's files in place and `trainer_state.json` last, so a run killed while saving leaves
+    a directory without it, which `resume_from_checkpoint` rejects; such directories are passed over (and kept)."""
+    checkpoints = Path(checkpoints)
+    found = [p for p in checkpoints.glob("checkpoint-*") if p.is_dir() and p.name.split("-", 1)[1].isdigit()]
+    for path in sorted(found, key=lambda p: int(p.name.split("-", 1)[1]), reverse=True):
+        if (path / "trainer_state.json").is_file():
+            return path
+        log.warning("%s was not finished (no trainer_state.json; killed while saving?): resuming from an earlier one",
+                    path)
+    return None

@@ -22,7 +22,7 @@ from gencrs.data import load_dataset
 from gencrs.data.protocols import build_instances, context_text, contexts_of
 from gencrs.data.splits import without_fold
 from gencrs.errors import GencrsError
-from gencrs.io import atomic_dir, atomic_write_json
+from gencrs.io import atomic_dir, atomic_write_json, last_complete_checkpoint
 from tokenizer_ext.embed import DEFAULT_ENCODER, encoder_path
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,6 @@ def train_context_encoder(cfg: ContextEncoderConfig) -> dict:
         MultipleNegativesRankingLoss,
     )
     from sentence_transformers.sentence_transformer.training_args import BatchSamplers
-    from transformers.trainer_utils import get_last_checkpoint
 
     out = Path(cfg.out)
     dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, seed=cfg.seed)
@@ -88,10 +87,10 @@ def train_context_encoder(cfg: ContextEncoderConfig) -> dict:
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=HFDataset.from_dict(pairs),
                                          loss=MultipleNegativesRankingLoss(model))
     start = time.monotonic()
-    last = get_last_checkpoint(str(out / "checkpoints")) if (out / "checkpoints").is_dir() else None
+    last = last_complete_checkpoint(out / "checkpoints")
     if last:
         log.info("resuming from %s", last)
-    trainer.train(resume_from_checkpoint=last)
+    trainer.train(resume_from_checkpoint=str(last) if last else None)
     seconds = time.monotonic() - start
     with atomic_dir(out / "encoder") as tmp:
         model.save(str(tmp))

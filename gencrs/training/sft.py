@@ -26,7 +26,7 @@ from gencrs import model_dir
 from gencrs.data import Dataset, load_dataset
 from gencrs.data.records import approximate_records, item_records, sft_records
 from gencrs.errors import GencrsError
-from gencrs.io import atomic_dir, atomic_write_json
+from gencrs.io import atomic_dir, atomic_write_json, last_complete_checkpoint
 from gencrs.model import (
     check_init_adapter,
     ensure_extended,
@@ -239,16 +239,11 @@ def plot_log(log_path: Path, png_path: Path) -> None:
     tmp.replace(png_path)
 
 
-def last_checkpoint(checkpoints: Path) -> Path | None:
-    found = sorted(checkpoints.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-    return found[-1] if found else None
-
-
 def train_and_save(run: Run, records: RunRecords, trainer: LogitsSFTTrainer) -> dict:
     """Train (resuming from the last checkpoint), evaluate on the validation split, save the final model atomically;
     returns the run summary."""
     cfg = run.cfg
-    resume_from = last_checkpoint(run.out / "checkpoints") if cfg.resume else None
+    resume_from = last_complete_checkpoint(run.out / "checkpoints") if cfg.resume else None
     if resume_from:
         log.info("resuming from %s", resume_from)
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)

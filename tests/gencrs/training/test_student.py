@@ -136,30 +136,46 @@ class Kill(TrainerCallback):
         if state.global_step == int(os.environ["KILL_AT_STEP"]):
             os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, as with a killed job
 
+if "KILL_IN_SAVE_AT_STEP" in os.environ:  # killed inside a checkpoint's save: weights and optimizer written, state not
+    from transformers import TrainerState
+    save_state = TrainerState.save_to_json
+    def save_or_die(self, path):
+        if self.global_step == int(os.environ["KILL_IN_SAVE_AT_STEP"]) and "checkpoint-" in str(path):
+            os.kill(os.getpid(), signal.SIGKILL)
+        save_state(self, path)
+    TrainerState.save_to_json = save_or_die
+
 logging.basicConfig(level=logging.INFO)
 train_student(load_config(StudentRunConfig, sys.argv[1:]), [Kill()] if "KILL_AT_STEP" in os.environ else [])
 """
 
 
-def run_script(tmp_path, values: dict, kill_at: int | None = None) -> subprocess.CompletedProcess:
+def run_script(tmp_path, values: dict, kill_at: int | None = None, in_save: bool = False) -> subprocess.CompletedProcess:
     script = tmp_path / "train.py"
     script.write_text(textwrap.dedent(KILL_SCRIPT))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     if kill_at:
-        env["KILL_AT_STEP"] = str(kill_at)
+        env["KILL_IN_SAVE_AT_STEP" if in_save else "KILL_AT_STEP"] = str(kill_at)
     return subprocess.run([sys.executable, str(script), *[f"{k}={v}" for k, v in values.items()]], env=env,
                           capture_output=True, text=True, timeout=600)
 
 
-def test_killed_run_resumes_to_the_planned_state(student_values, tmp_path):
-    """Killed (SIGKILL) at step 5 of 8 with checkpoints every 2 steps, then restarted: it resumes from checkpoint-4 and
-    ends at step 8 with the optimizer state of an uninterrupted run."""
+@pytest.mark.parametrize("kill_at, in_save, left", [(5, False, ["checkpoint-2", "checkpoint-4"]),
+                                                     (6, True, ["checkpoint-2", "checkpoint-4", "checkpoint-6"])],
+                         ids=["between-saves", "inside-a-save"])
+def test_killed_run_resumes_to_the_planned_state(student_values, tmp_path, kill_at, in_save, left):
+    """Killed (SIGKILL) at step 5 of 8 with checkpoints every 2 steps, or while checkpoint-6 is being written (its
+    weights and optimizer on disk, trainer_state.json not yet), then restarted: it resumes from checkpoint-4, the last
+    complete one, and ends at step 8 with the optimizer state of an uninterrupted run."""
     plan = dict(max_steps=8, save_steps=2, lora_dropout=0.0)
     killed = student_values(tmp_path / "killed", **plan)
-    result = run_script(tmp_path, killed, kill_at=5)
+    result = run_script(tmp_path, killed, kill_at=kill_at, in_save=in_save)
     assert result.returncode == -9, result.stderr[-2000:]
     checkpoints = sorted(p.name for p in (tmp_path / "killed" / "checkpoints").glob("checkpoint-*"))
-    assert checkpoints == ["checkpoint-2", "checkpoint-4"]
+    assert checkpoints == left
+    if in_save:
+        half_written = tmp_path / "killed" / "checkpoints" / "checkpoint-6"
+        assert (half_written / "optimizer.pt").exists() and not (half_written / "trainer_state.json").exists()
     resumed = run_script(tmp_path, killed)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resuming from" in resumed.stderr and "checkpoint-4" in resumed.stderr
