@@ -1,4 +1,5 @@
-"""Atomic writes: a reader never sees a half-written artifact, and a killed run leaves the old one intact."""
+"""Atomic writes: a reader never sees a half-written artifact, and a killed run leaves the old one intact; and the
+last checkpoint a killed Trainer run finished writing, to resume from."""
 
 import json
 import logging
