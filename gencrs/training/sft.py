@@ -69,6 +69,7 @@ class SFTRunConfig:
     seed: int = 0
     resume: bool = True  # continue from the last checkpoint in OUT/checkpoints when there is one
     code_loss_weight: float = 1.0  # loss weight of the target span's code tokens (gencrs.training.trainer)
+    first_code_loss_weight: float | None = None  # the same at the first level's code tokens; None: code_loss_weight
     train_limit: int | None = None  # train on the first N records only (smoke runs, tests)
     item_records: int = 0  # item-alignment records per catalog item added to train (gencrs.data.records.item_records)
     approximate_train: bool = False  # also learn the target codes of the dataset's approximate train dialogues'
@@ -166,7 +167,7 @@ def run_records(run: Run, tokenizer) -> RunRecords:
 
 def training_args(cfg: SFTRunConfig, args_cls=GencrsSFTConfig) -> GencrsSFTConfig:
     """The trainer's config: TRL's SFTConfig fields from the run config, and the trainer's own settings (the fields its
-    config class adds to SFTConfig: code_loss_weight; ConKD's gamma, gate, eta) copied from the run config by name."""
+    config class adds to SFTConfig: the code weights; ConKD's gamma, gate, eta) copied from the run config by name."""
     own = {f.name: getattr(cfg, f.name) for f in fields(args_cls) if f.name not in SFT_FIELDS}
     train_dtype = resolve_dtype(cfg.dtype)
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(Path(cfg.out) / "tensorboard")

@@ -12,8 +12,8 @@ Every training row carries `example_index` (its position in the run's record lis
 ConKD trainer can find the teachers' outputs for it.
 
 Each trainer's own settings live on its config class and are read from `self.args`, as TRL's GKDTrainer reads
-GKDConfig: `GencrsSFTConfig(SFTConfig)` adds `code_loss_weight`, `ConKDConfig(GencrsSFTConfig)` adds gamma, gate and
-eta, validated once when the config is made.
+GKDConfig: `GencrsSFTConfig(SFTConfig)` adds `code_loss_weight` and `first_code_loss_weight`,
+`ConKDConfig(GencrsSFTConfig)` adds gamma, gate and eta, validated once when the config is made.
 """
 
 from collections import defaultdict
@@ -32,6 +32,9 @@ from gencrs.training.conkd import TeacherTargets, code_token_tables, conkd_loss
 class GencrsSFTConfig(SFTConfig):
     code_loss_weight: float = field(default=1.0, metadata={"help": "loss weight at positions whose gold token is a "
                                                                    "code token (the target span's semantic IDs)"})
+    first_code_loss_weight: float | None = field(default=None, metadata={
+        "help": "loss weight at the first level's code tokens, where most of a student's gap to its rec teacher "
+                "opens (docs/experiments.md); None: code_loss_weight"})
 
 
 @dataclass
@@ -74,6 +77,7 @@ class LogitsSFTTrainer(SFTTrainer):
         super().__init__(*args, **kwargs)
         self.codebook = codebook
         self.code_token_ids = torch.tensor(self.processing_class.convert_tokens_to_ids(codebook.all_tokens()))
+        self.first_code_token_ids = self.code_token_ids[:codebook.codes_per_level]  # all_tokens() is level-major
         # per train record (by example_index): its loss counts at the code tokens only (gencrs.training.student)
         self.codes_only = torch.tensor(codes_only, dtype=torch.bool) if codes_only and any(codes_only) else None
 
@@ -106,18 +110,22 @@ class LogitsSFTTrainer(SFTTrainer):
         return (loss, outputs) if return_outputs else loss
 
     def position_weights(self, gold: torch.Tensor, example_index: torch.Tensor, mask: torch.Tensor):
-        """Training loss weights (N,): `code_loss_weight` where the gold token is a code token, 0 at the other tokens
-        of a codes-only record (they still count in the mean's denominator, as the cache covers every completion
-        token); None when every weight is 1."""
+        """Training loss weights (N,): `code_loss_weight` where the gold token is a code token (`first_code_loss_weight`
+        at the first level's when set), 0 at the other tokens of a codes-only record (they still count in the mean's
+        denominator, as the cache covers every completion token); None when every weight is 1."""
         codes_only = self.codes_only[example_index.cpu()] if self.codes_only is not None else None
         if codes_only is not None and not codes_only.any():
             codes_only = None
-        if self.args.code_loss_weight == 1.0 and codes_only is None:
+        first_weight = self.args.first_code_loss_weight
+        if self.args.code_loss_weight == 1.0 and first_weight in (None, 1.0) and codes_only is None:
             return None
         if self.code_token_ids.device != gold.device:  # moved once, not in every step
             self.code_token_ids = self.code_token_ids.to(gold.device)
+            self.first_code_token_ids = self.first_code_token_ids.to(gold.device)
         is_code = torch.isin(gold, self.code_token_ids)
         weights = torch.where(is_code, self.args.code_loss_weight, 1.0)
+        if first_weight is not None:
+            weights = torch.where(torch.isin(gold, self.first_code_token_ids), first_weight, weights)
         if codes_only is not None:
             row = torch.arange(mask.shape[0], device=mask.device)[:, None].expand_as(mask)[mask]
             weights = weights.masked_fill(codes_only.to(gold.device)[row] & ~is_code, 0.0)

@@ -250,14 +250,15 @@ def test_teacher_records_recommend_the_rec_teachers_top_item_and_train_only_its_
     """teacher_records: every train turn without a gold target gets a twin record that recommends the rec teacher's
     top item outside its context, with the turn's own context fitted to max_length (a twin's turn is often longer
     than its source's, and TRL would cut its end); in training only the twin's code tokens carry loss (the intent,
-    span markers and response do not, so the student does not learn to recommend more often)."""
+    span markers and response do not, so the student does not learn to recommend more often). Code tokens weigh
+    code_loss_weight, the first level's first_code_loss_weight, in every record."""
     from gencrs.data.protocols import Context
     from gencrs.data.records import examples_by_key
     from gencrs.teachers.rec import RecTeacher
     from gencrs.training.student import build_student_trainer
 
     values = student_values(tmp_path / "run", teacher_records=True, max_steps=2, max_length=96,
-                            teacher_cache=str(tmp_path / "cache"))
+                            teacher_cache=str(tmp_path / "cache"), code_loss_weight=5.0, first_code_loss_weight=15.0)
     run, records, trainer = build_student_trainer(StudentRunConfig(**values))
     examples = examples_by_key(run.dataset, "train")
     plain = [r for r in records.train if not r.get("codes_only")]
@@ -285,11 +286,14 @@ def test_teacher_records_recommend_the_rec_teachers_top_item_and_train_only_its_
     gold = batch["labels"][:, 1:][mask]
     weights = trainer.position_weights(gold, batch["example_index"], mask)
     is_code = torch.isin(gold, trainer.code_token_ids)
+    first_level = {run.codebook.tokens(item)[0] for item in run.codebook.item_codes}
+    is_first = torch.tensor([t in first_level for t in trainer.processing_class.convert_ids_to_tokens(gold.tolist())])
     row_of = torch.arange(len(rows))[:, None].expand_as(mask)[mask]
     twin_rows = row_of < 2
-    assert (weights[twin_rows & is_code] == values.get("code_loss_weight", 1.0)).all()
+    assert is_first.any() and (is_code & ~is_first).any() and not (is_first & ~is_code).any()
+    assert (weights[is_first] == 15).all() and (weights[is_code & ~is_first] == 5).all()  # every row's codes
     assert (weights[twin_rows & ~is_code] == 0).all() and (twin_rows & ~is_code).any()
-    assert (weights[~twin_rows] == 1).all()  # the dataset's own turns train every completion token
+    assert (weights[~twin_rows & ~is_code] == 1).all()  # the dataset's own turns train every completion token
 
     assert train_student(StudentRunConfig(**values))["steps"] == 2  # the cache holds the twins' teacher outputs
 

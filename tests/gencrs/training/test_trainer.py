@@ -23,6 +23,7 @@ def test_gamma_zero_is_plain_sft_and_the_settings_are_read_from_the_config(tmp_p
     args = config(tmp_path, gamma=0.7, gate="soft", eta=0.3, code_loss_weight=5.0)
     assert args.distills and (args.gamma, args.gate, args.eta, args.code_loss_weight) == (0.7, "soft", 0.3, 5.0)
     assert config(tmp_path, GencrsSFTConfig).code_loss_weight == 1.0
+    assert config(tmp_path, GencrsSFTConfig).first_code_loss_weight is None
 
 
 def test_the_run_config_reaches_the_trainer_config(tmp_path):
@@ -31,9 +32,11 @@ def test_the_run_config_reaches_the_trainer_config(tmp_path):
     from gencrs.config import load_config
     from gencrs.training.student import StudentRunConfig, conkd_args
 
-    cfg = load_config(StudentRunConfig, [f"out={tmp_path}", "gamma=0.25", "gate=none", "eta=0.4", "code_loss_weight=3"])
+    cfg = load_config(StudentRunConfig, [f"out={tmp_path}", "gamma=0.25", "gate=none", "eta=0.4", "code_loss_weight=3",
+                                          "first_code_loss_weight=9"])
     args = conkd_args(cfg)
-    assert (args.gamma, args.gate, args.eta, args.code_loss_weight) == (0.25, "none", 0.4, 3.0)
+    assert (args.gamma, args.gate, args.eta, args.code_loss_weight, args.first_code_loss_weight) == (0.25, "none", 0.4,
+                                                                                                       3.0, 9.0)
     with pytest.raises(GencrsError, match="gamma must be in"):
         conkd_args(load_config(StudentRunConfig, [f"out={tmp_path}", "gamma=7"]))
 
