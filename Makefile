@@ -48,9 +48,10 @@ demo: setup
 # run from an empty runs/ on 2026-12-04 (session 37, nothing beside it): tiny base 1.5 min, semantic IDs 0.2, dialogue
 # teacher 16.3, context encoder 3.3, rec teacher 1.1, the four fold context encoders and rec teachers 11.9, student 43.7
 # (twins and the teacher cache of the fold teachers 11, 2,892 steps 30.5, evaluation 1.7). `make setup` first: 2.2 min.
-# `make redial` with the config since 2026-12-03 (session 28): about 4.1 h, summed from its parts' runs of sessions
-# 25-28, not yet timed as one run: tiny base 3 min, semantic IDs 2.5, dialogue teacher 47, context encoder 41, rec
-# teacher 15, student 143 (approximate turns and twins: teacher cache 38, 8,535 steps 102, evaluation 3).
+# `make redial` with the config since 2026-12-03 (session 28): 2 h 25 min, timed as one run from an empty runs/ on
+# 2026-12-05 (session 44, nothing beside it but 3 CPU-minutes of niced tests): tiny base 1.9 min, semantic IDs 1.6,
+# dialogue teacher 29.4, context encoder 24.5, rec teacher 10.5, student 77.2 (approximate turns, twins and the
+# teacher cache 21.1, 8,535 steps 53.0, evaluation 1.6). `make setup` first: 2.9 min.
 config_value = $(shell sed -n 's/^$(2): *\([^ ]*\).*/\1/p' recipes/configs/$(1).yaml)
 comma := ,
 config_list = $(subst $(comma), ,$(shell sed -n 's/^$(2): *\[\(.*\)\]/\1/p' recipes/configs/$(1).yaml))
