@@ -77,7 +77,6 @@ class LogitsSFTTrainer(SFTTrainer):
         super().__init__(*args, **kwargs)
         self.codebook = codebook
         self.code_token_ids = torch.tensor(self.processing_class.convert_tokens_to_ids(codebook.all_tokens()))
-        self.first_code_token_ids = self.code_token_ids[:codebook.codes_per_level]  # all_tokens() is level-major
         # per train record (by example_index): its loss counts at the code tokens only (gencrs.training.student)
         self.codes_only = torch.tensor(codes_only, dtype=torch.bool) if codes_only and any(codes_only) else None
 
@@ -121,11 +120,11 @@ class LogitsSFTTrainer(SFTTrainer):
             return None
         if self.code_token_ids.device != gold.device:  # moved once, not in every step
             self.code_token_ids = self.code_token_ids.to(gold.device)
-            self.first_code_token_ids = self.first_code_token_ids.to(gold.device)
         is_code = torch.isin(gold, self.code_token_ids)
         weights = torch.where(is_code, self.args.code_loss_weight, 1.0)
         if first_weight is not None:
-            weights = torch.where(torch.isin(gold, self.first_code_token_ids), first_weight, weights)
+            first_level = self.code_token_ids[:self.codebook.codes_per_level]  # all_tokens() is level-major
+            weights = torch.where(torch.isin(gold, first_level), first_weight, weights)
         if codes_only is not None:
             row = torch.arange(mask.shape[0], device=mask.device)[:, None].expand_as(mask)[mask]
             weights = weights.masked_fill(codes_only.to(gold.device)[row] & ~is_code, 0.0)
