@@ -11,6 +11,9 @@ which teacher the student distils from,
 - KD_rec_t = -sum_c r_c log p_student(c) over the code tokens of the level of gold_t, r the recommendation teacher's
   code distribution along the trie given the gold prefix (gencrs.teachers.outputs.code_distributions). At positions
   whose gold token is not a code token the recommendation teacher has nothing to say and KD_rec_t = NLL_t.
+  With a temperature T (`rec_temperature`), r is replaced by r^(1/T) renormalised: T < 1 sharpens it towards the rec
+  teacher's top codes, T > 1 flattens it; T = 1 leaves it as it is. (r is a marginal over items, cached once, so the
+  temperature applies to the code distribution, not to the teacher's item scores.)
 
 gamma = 0 is plain SFT whatever the gate. The loss is averaged over completion tokens by the trainer.
 """
@@ -43,7 +46,8 @@ def gate_values(mass: torch.Tensor, gate: str, eta: float) -> torch.Tensor:
 
 
 def conkd_loss(logits: torch.Tensor, gold: torch.Tensor, teacher: TeacherTargets | None, level_token_ids: torch.Tensor,
-               token_level: torch.Tensor, gamma: float, gate: str, eta: float) -> tuple[torch.Tensor, dict]:
+               token_level: torch.Tensor, gamma: float, gate: str, eta: float,
+               rec_temperature: float = 1.0) -> tuple[torch.Tensor, dict]:
     """Per-token ConKD loss.
 
     logits (N, V) and gold (N,) at the completion positions; level_token_ids (L, K): the vocabulary ids of each
@@ -66,11 +70,19 @@ def conkd_loss(logits: torch.Tensor, gold: torch.Tensor, teacher: TeacherTargets
     kd_rec = nll.clone()
     if len(teacher.rec):
         code_log_probs = log_probs[is_code].gather(1, level_token_ids[levels[is_code]])  # (M, K)
-        kd_rec[is_code] = -(teacher.rec.float() * code_log_probs).sum(-1)
+        kd_rec[is_code] = -(tempered(teacher.rec.float(), rec_temperature) * code_log_probs).sum(-1)
     lam = gate_values(teacher.mass, gate, eta)
     per_token = (1 - gamma) * nll + gamma * ((1 - lam) * kd_dialogue + lam * kd_rec)
     return per_token, {"nll": nll.detach(), "kd_dialogue": kd_dialogue.detach(), "kd_rec": kd_rec.detach(),
                        "gate": lam.detach()}
+
+
+def tempered(dist: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Rows of `dist` raised to 1/temperature and renormalised (a zero stays zero)."""
+    if temperature == 1.0:
+        return dist
+    powered = dist.pow(1.0 / temperature)
+    return powered / powered.sum(-1, keepdim=True).clamp(min=1e-30)
 
 
 def code_token_tables(tokenizer, codebook) -> tuple[torch.Tensor, torch.Tensor]:

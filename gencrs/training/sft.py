@@ -167,7 +167,8 @@ def run_records(run: Run, tokenizer) -> RunRecords:
 
 def training_args(cfg: SFTRunConfig, args_cls=GencrsSFTConfig) -> GencrsSFTConfig:
     """The trainer's config: TRL's SFTConfig fields from the run config, and the trainer's own settings (the fields its
-    config class adds to SFTConfig: the code weights; ConKD's gamma, gate, eta) copied from the run config by name."""
+    config class adds to SFTConfig: the code weights; ConKD's gamma, gate, eta, rec_temperature) copied from the run
+    config by name."""
     own = {f.name: getattr(cfg, f.name) for f in fields(args_cls) if f.name not in SFT_FIELDS}
     train_dtype = resolve_dtype(cfg.dtype)
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(Path(cfg.out) / "tensorboard")

@@ -54,6 +54,7 @@ class StudentRunConfig(SFTRunConfig):
     gamma: float = 0.5  # weight of distillation against NLL (ConKD: 0.4-0.6); 0 = plain SFT
     gate: str = "hard"  # hard: lambda = 1[mass >= eta] | soft: lambda = mass | none: dialogue teacher only
     eta: float = 0.5  # hard-gate threshold on the dialogue teacher's item-token mass (ConKD: 0.3-0.6)
+    rec_temperature: float = 1.0  # temperature on the rec teacher's code distributions: < 1 sharpens, > 1 flattens
     top_k: int = 32  # dialogue-teacher tokens kept per position
     teacher_records: bool = False  # every train turn without a gold target also becomes a recommendation of the rec
     # teacher's top item, its loss counted at the code tokens only (teacher_records below)

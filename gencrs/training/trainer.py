@@ -13,7 +13,7 @@ ConKD trainer can find the teachers' outputs for it.
 
 Each trainer's own settings live on its config class and are read from `self.args`, as TRL's GKDTrainer reads
 GKDConfig: `GencrsSFTConfig(SFTConfig)` adds `code_loss_weight` and `first_code_loss_weight`,
-`ConKDConfig(GencrsSFTConfig)` adds gamma, gate and eta, validated once when the config is made.
+`ConKDConfig(GencrsSFTConfig)` adds gamma, gate, eta and rec_temperature, validated once when the config is made.
 """
 
 from collections import defaultdict
@@ -44,6 +44,9 @@ class ConKDConfig(GencrsSFTConfig):
     gate: str = field(default="hard", metadata={"help": "hard: lambda = 1[mass >= eta] | soft: lambda = mass | "
                                                         "none: the dialogue teacher only"})
     eta: float = field(default=0.5, metadata={"help": "hard-gate threshold on the dialogue teacher's item-token mass"})
+    rec_temperature: float = field(default=1.0, metadata={
+        "help": "temperature on the rec teacher's code distributions (r^(1/T) renormalised): < 1 sharpens them "
+                "towards its top codes, > 1 flattens them"})
 
     def __post_init__(self):
         if not 0 <= self.gamma <= 1:
@@ -52,6 +55,8 @@ class ConKDConfig(GencrsSFTConfig):
             raise GencrsError(f"gate must be hard, soft or none, not {self.gate!r}")
         if not 0 <= self.eta <= 1:
             raise GencrsError(f"eta must be in [0, 1], not {self.eta}")
+        if not self.rec_temperature > 0:
+            raise GencrsError(f"rec_temperature must be above 0, not {self.rec_temperature}")
         super().__post_init__()
 
     @property
@@ -164,7 +169,7 @@ class ConKDTrainer(LogitsSFTTrainer):
         if self.token_level.device != device:  # moved once, not in every step
             self.level_token_ids, self.token_level = self.level_token_ids.to(device), self.token_level.to(device)
         per_token, parts = conkd_loss(logits, gold, teacher, self.level_token_ids, self.token_level,
-                                      args.gamma, args.gate, args.eta)
+                                      args.gamma, args.gate, args.eta, args.rec_temperature)
         for name, values in parts.items():
             self._sums[name] += float(values.sum())
         self._count += len(gold)

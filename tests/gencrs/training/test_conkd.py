@@ -42,8 +42,8 @@ def expected(gamma: float, lam: list[float]) -> torch.Tensor:
                          for n, d, r, l in zip(NLL, KD_DIALOGUE, KD_REC, lam)])
 
 
-def run(gamma, gate, eta=0.5, teacher=TEACHER):
-    return conkd_loss(LOGITS, GOLD, teacher, LEVEL_TOKEN_IDS, TOKEN_LEVEL, gamma, gate, eta)
+def run(gamma, gate, eta=0.5, teacher=TEACHER, rec_temperature=1.0):
+    return conkd_loss(LOGITS, GOLD, teacher, LEVEL_TOKEN_IDS, TOKEN_LEVEL, gamma, gate, eta, rec_temperature)
 
 
 def test_hard_gate_matches_hand_computation():
@@ -71,6 +71,22 @@ def test_gamma_zero_is_nll(gate):
 def test_no_gate_distils_from_the_dialogue_teacher_only():
     loss, _ = run(1.0, "none")
     torch.testing.assert_close(loss, torch.tensor(KD_DIALOGUE))
+
+
+def test_rec_temperature_sharpens_or_flattens_the_rec_teachers_code_distribution():
+    # T = 0.5: (0.1, 0.9) -> (0.01, 0.81) / 0.82; T = 2: (sqrt 0.1, sqrt 0.9) / their sum
+    for temperature, (r4, r5) in [(0.5, (0.01 / 0.82, 0.81 / 0.82)),
+                                  (2.0, (math.sqrt(0.1) / (math.sqrt(0.1) + math.sqrt(0.9)),
+                                         math.sqrt(0.9) / (math.sqrt(0.1) + math.sqrt(0.9))))]:
+        loss, parts = run(0.5, "hard", eta=0.3, rec_temperature=temperature)
+        kd_rec = [NLL[0], -(r4 * log_p(1, 4) + r5 * log_p(1, 5)), NLL[2]]
+        torch.testing.assert_close(parts["kd_rec"], torch.tensor(kd_rec))
+        torch.testing.assert_close(parts["kd_dialogue"], torch.tensor(KD_DIALOGUE))  # the dialogue teacher as it was
+        torch.testing.assert_close(loss[1], 0.5 * NLL[1] + 0.5 * torch.tensor(kd_rec[1]))
+    # a code the rec teacher gives no mass keeps none at any temperature
+    zero = TeacherTargets(TEACHER.mass, TEACHER.topk_ids, TEACHER.topk_probs, rec=torch.tensor([[0.0, 1.0]]))
+    _, parts = run(0.5, "hard", eta=0.3, teacher=zero, rec_temperature=3.0)
+    torch.testing.assert_close(parts["kd_rec"][1], torch.tensor(-log_p(1, 5)))
 
 
 def test_gate_values():

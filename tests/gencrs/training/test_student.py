@@ -298,6 +298,34 @@ def test_teacher_records_recommend_the_rec_teachers_top_item_and_train_only_its_
     assert train_student(StudentRunConfig(**values))["steps"] == 2  # the cache holds the twins' teacher outputs
 
 
+def test_rec_temperature_reaches_the_loss_at_code_positions_only(student_values, tmp_path):
+    """The trainer reads rec_temperature from self.args and hands it to the ConKD loss: on one batch, a sharper rec
+    teacher changes the loss at the code positions (eta = 0 opens the hard gate at every position; the fixture's
+    dialogue teacher puts too little mass on codes to open it) and nowhere else."""
+    from gencrs.training.student import build_student_trainer
+
+    values = student_values(tmp_path / "run", max_steps=1, eta=0.0, teacher_cache=str(tmp_path / "cache"))
+    _, _, trainer = build_student_trainer(StudentRunConfig(**values))
+    dataset = trainer.train_dataset
+    rows = [n for n in range(len(dataset)) if set(dataset[n]["input_ids"]) & set(trainer.code_token_ids.tolist())][:4]
+    batch = trainer.data_collator([dataset[n] for n in rows])
+    mask = batch["labels"][:, 1:] != -100
+    gold = batch["labels"][:, 1:][mask]
+    trainer.model.train()
+    loss = {}
+    with torch.no_grad():
+        logits, _ = trainer.completion_logits(trainer.model, batch, mask)
+        # an untrained student's code logits are nearly flat, where every r gives about log K: spread them
+        logits = logits + 3 * torch.randn(logits.shape, generator=torch.Generator().manual_seed(0))
+        for temperature in (1.0, 0.25):
+            trainer.args.rec_temperature = temperature
+            loss[temperature] = trainer.token_loss(logits, gold, batch, mask)
+    is_code = trainer.token_level[gold] >= 0
+    assert is_code.any() and (~is_code).any()
+    torch.testing.assert_close(loss[0.25][~is_code], loss[1.0][~is_code])
+    assert ((loss[0.25] - loss[1.0]).abs()[is_code] > 1e-3).all()
+
+
 def test_teacher_records_items_twins_recommend_the_teachers_top_items_in_order(student_values, tmp_path):
     """teacher_records_items=3: each twin's target span holds the rec teacher's top 3 items outside the context, best
     first, and its cached rec-teacher rows are one code distribution per code slot of the three; the default cache

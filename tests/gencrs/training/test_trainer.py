@@ -12,7 +12,8 @@ def config(tmp_path, cls=ConKDConfig, **settings):
 
 @pytest.mark.parametrize("settings, message", [({"gamma": 1.5}, "gamma must be in"), ({"gamma": -0.1}, "gamma must be in"),
                                                ({"gate": "sigmoid"}, "gate must be hard, soft or none"),
-                                               ({"eta": 2.0}, "eta must be in")])
+                                               ({"eta": 2.0}, "eta must be in"),
+                                               ({"rec_temperature": 0.0}, "rec_temperature must be above 0")])
 def test_bad_conkd_settings_fail_when_the_config_is_made(tmp_path, settings, message):
     with pytest.raises(GencrsError, match=message):
         config(tmp_path, **settings)
@@ -33,10 +34,11 @@ def test_the_run_config_reaches_the_trainer_config(tmp_path):
     from gencrs.training.student import StudentRunConfig, conkd_args
 
     cfg = load_config(StudentRunConfig, [f"out={tmp_path}", "gamma=0.25", "gate=none", "eta=0.4", "code_loss_weight=3",
-                                          "first_code_loss_weight=9"])
+                                          "first_code_loss_weight=9", "rec_temperature=0.5"])
     args = conkd_args(cfg)
     assert (args.gamma, args.gate, args.eta, args.code_loss_weight, args.first_code_loss_weight) == (0.25, "none", 0.4,
                                                                                                        3.0, 9.0)
+    assert args.rec_temperature == 0.5
     with pytest.raises(GencrsError, match="gamma must be in"):
         conkd_args(load_config(StudentRunConfig, [f"out={tmp_path}", "gamma=7"]))
 
