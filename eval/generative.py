@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from gencrs.data.protocols import Context
+from gencrs.data.records import context_item_codes
 from gencrs.decoding.beam import trie_beam_search
 from gencrs.decoding.generate import chat_prompts as conversation_prompts
 from gencrs.decoding.generate import encode, generate_turns
@@ -19,13 +20,16 @@ from gencrs.format import (
     parse_turn,
 )
 from gencrs.model import load_trained
-from gencrs.model_dir import read_titles
+from gencrs.model_dir import read_titles, reads_context_codes
 from tokenizer_ext.codebook import CodeBook
 
 
-def chat_prompts(tokenizer, contexts: list[Context], suffix: str = "") -> list[str]:
-    """Each context as the model's prompt text (chat template, generation prompt), plus `suffix`."""
-    return conversation_prompts(tokenizer, [c.messages for c in contexts], suffix)
+def chat_prompts(tokenizer, contexts: list[Context], suffix: str = "", context_codes: CodeBook | None = None) -> list[str]:
+    """Each context as the model's prompt text (chat template, generation prompt), plus `suffix`; `context_codes`: the
+    code table of a model that reads the context's items as codes (gencrs.model_dir.reads_context_codes)."""
+    codes = ([context_item_codes(c.items, context_codes, True) for c in contexts] if context_codes is not None
+             else None)
+    return conversation_prompts(tokenizer, [c.messages for c in contexts], suffix, codes)
 
 
 def parse_generated(text: str, codebook: CodeBook) -> dict:
@@ -49,8 +53,9 @@ class GenerativeRecommender:
     name = "generative"
 
     def __init__(self, model, tokenizer, codebook: CodeBook, titles: dict[str, str], batch_size: int = 8,
-                 max_new_tokens: int = 64):
+                 max_new_tokens: int = 64, context_codes: bool = False):
         self.model, self.tokenizer, self.codebook = model.eval(), tokenizer, codebook
+        self.context_codes = context_codes  # prompts open with the codes of the context's items
         self.batch_size, self.max_new_tokens = batch_size, max_new_tokens
         self.invalid_beams = 0  # beams whose code sequence is not a catalog item (0 under the constraint)
         self.rules = TurnRules.for_model(model, tokenizer, codebook, titles)  # the served rule
@@ -63,10 +68,10 @@ class GenerativeRecommender:
         if not ((path / "config.json").exists() or (path / "adapter_config.json").exists()):
             raise GencrsError(f"{directory} is not a model directory (no config.json); pass a model directory or baseline:NAME")
         model, tokenizer, codebook = load_trained(path)  # a one-line error when the code table is missing
-        return cls(model, tokenizer, codebook, read_titles(path), **kwargs)
+        return cls(model, tokenizer, codebook, read_titles(path), context_codes=reads_context_codes(path), **kwargs)
 
     def prompts(self, contexts: list[Context], suffix: str = "") -> list[str]:
-        return chat_prompts(self.tokenizer, contexts, suffix)
+        return chat_prompts(self.tokenizer, contexts, suffix, self.codebook if self.context_codes else None)
 
     def _encode(self, texts: list[str]):
         return encode(self.tokenizer, texts, self.model.device)

@@ -17,7 +17,7 @@ import os
 from eval.generative import chat_prompts, gold_response_ids, parse_generated
 from gencrs.data.protocols import Context
 from gencrs.format import INTENT_TOKENS, TARGET_START
-from gencrs.model_dir import check_servable
+from gencrs.model_dir import check_servable, reads_context_codes
 from gencrs.serving.processor import MODEL_ENV
 from gencrs.serving.server import CPU_KV_CACHE, PROCESSORS, select_runner
 from tokenizer_ext.codebook import CodeBook
@@ -43,6 +43,7 @@ class VllmGenerativeRecommender:
         log.info("vLLM model runner %s, logits processor %s", runner.upper(), PROCESSORS[runner])
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.codebook = CodeBook.load(path)
+        self.context_codes = reads_context_codes(path)  # prompts open with the codes of the context's items
         self.trie = Trie.from_codebook(self.codebook, self.tokenizer)
         self.batch_size, self.max_new_tokens = batch_size, max_new_tokens
         self.invalid_beams = 0  # never anything else: every candidate is a trie child
@@ -59,7 +60,7 @@ class VllmGenerativeRecommender:
         return cls(directory, **kwargs)
 
     def prompts(self, contexts: list[Context], suffix: str = "") -> list[str]:
-        return chat_prompts(self.tokenizer, contexts, suffix)
+        return chat_prompts(self.tokenizer, contexts, suffix, self.codebook if self.context_codes else None)
 
     def prompt_ids(self, contexts: list[Context], suffix: str = "") -> list[list[int]]:
         return [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in self.prompts(contexts, suffix)]

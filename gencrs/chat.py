@@ -6,7 +6,9 @@
 
 Each line read (from the terminal or a pipe) is a user message; the model's turn is printed as its intent, the items
 it recommends (id and title: every one a catalog item) and its response, which names only those items. The
-conversation so far is the next turn's context. Ends on end of input or Ctrl-C.
+conversation so far is the next turn's context, and the items the model has recommended so far are its context items
+(what a `context_codes` model reads as codes; the user's own text is not linked to items). Ends on end of input or
+Ctrl-C.
 """
 
 import json
@@ -34,17 +36,19 @@ class LocalModel:
         # torch and transformers load only when a local model is asked for (the `gencrs` command starts without them)
         from gencrs.decoding.turn import TurnRules
         from gencrs.model import load_trained
-        from gencrs.model_dir import read_titles
+        from gencrs.model_dir import read_titles, reads_context_codes
 
         self.model, self.tokenizer, codebook = load_trained(directory)
-        titles = read_titles(directory)
+        titles, self.context_codes = read_titles(directory), reads_context_codes(directory)
         self.rules = TurnRules.for_model(self.model, self.tokenizer, codebook, titles)
         self.catalog, self.max_new_tokens = Catalog(codebook, titles), max_new_tokens
 
-    def reply(self, messages: list[dict]) -> Reply:
+    def reply(self, messages: list[dict], items: list[str]) -> Reply:
+        from gencrs.data.records import context_item_codes
         from gencrs.decoding.generate import chat_prompts, generate_turns
 
-        prompt = chat_prompts(self.tokenizer, [messages])
+        codes = context_item_codes(items, self.catalog.codebook, self.context_codes)
+        prompt = chat_prompts(self.tokenizer, [messages], item_codes=[codes])
         return parse_reply(generate_turns(self.model, self.tokenizer, self.rules, prompt, self.max_new_tokens)[0],
                            self.catalog)
 
@@ -59,8 +63,9 @@ class ServedModel:
         self.name, self.catalog = name or Path(directory).name, Catalog.load(directory)
         self.max_new_tokens = max_new_tokens
 
-    def reply(self, messages: list[dict]) -> Reply:
-        return recommend(self.client, self.name, messages, self.catalog, max_tokens=self.max_new_tokens)
+    def reply(self, messages: list[dict], items: list[str]) -> Reply:
+        return recommend(self.client, self.name, messages, self.catalog, context_items=items,
+                         max_tokens=self.max_new_tokens)
 
 
 def show(reply: Reply, as_json: bool) -> str:
@@ -76,7 +81,7 @@ def chat(cfg: ChatConfig, lines=None, out=None) -> None:
     model = (ServedModel(cfg.model, cfg.url, cfg.api_key, cfg.served_model_name, cfg.max_new_tokens) if cfg.url
              else LocalModel(cfg.model, cfg.max_new_tokens))
     interactive = lines.isatty()
-    messages = []
+    messages, items = [], []  # the conversation and the items it has mentioned, in order
     try:
         while True:
             if interactive:
@@ -87,8 +92,9 @@ def chat(cfg: ChatConfig, lines=None, out=None) -> None:
             if not line.strip():
                 continue
             messages.append({"role": "user", "content": line.strip()})
-            reply = model.reply(messages)
+            reply = model.reply(messages, items)
             messages.append({"role": "assistant", "content": reply.response})  # the context as training renders it
+            items += [item for item, _ in reply.items if item not in items]
             print(show(reply, cfg.json), file=out, flush=True)
     except KeyboardInterrupt:
         print(file=out)

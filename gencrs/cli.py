@@ -147,10 +147,12 @@ class GateStatsConfig:
 def gate_stats(cfg: GateStatsConfig) -> dict:
     from gencrs.data.records import sft_records
     from gencrs.model import load_trained
+    from gencrs.model_dir import reads_context_codes
     from gencrs.teachers.dialogue import gate_statistics
 
     model, tokenizer, codebook = load_trained(cfg.model)
-    records = sft_records(load_dataset(cfg.dataset, data_dir=cfg.data_dir), cfg.split, codebook, tokenizer, cfg.max_length)
+    records = sft_records(load_dataset(cfg.dataset, data_dir=cfg.data_dir), cfg.split, codebook, tokenizer, cfg.max_length,
+                          context_codes=reads_context_codes(cfg.model))
     return gate_statistics(model, tokenizer, codebook, records[: cfg.limit] if cfg.limit else records)
 
 

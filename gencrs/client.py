@@ -42,8 +42,10 @@ class Reply:
 
 
 def options(structured: bool = True, constrain: bool | None = None, items: list[str] | None = None,
-            exclude: list[str] | None = None) -> dict:
-    """`extra_body` for the openai client: structured output and the gencrs per-request options (vllm_xargs)."""
+            exclude: list[str] | None = None, context_items: list[str] | None = None) -> dict:
+    """`extra_body` for the openai client: structured output, the gencrs per-request options (vllm_xargs) and the
+    items the conversation has mentioned (`gencrs_context_items`, read by a `context_codes` model;
+    gencrs.serving.middleware)."""
     xargs = {}
     if constrain is not None:
         xargs["gencrs_constrain"] = constrain
@@ -54,6 +56,8 @@ def options(structured: bool = True, constrain: bool | None = None, items: list[
     body = {"skip_special_tokens": False} if structured else {}
     if xargs:
         body["vllm_xargs"] = xargs
+    if context_items:
+        body["gencrs_context_items"] = list(context_items)
     return body
 
 
@@ -67,10 +71,11 @@ def parse_reply(text: str, catalog: Catalog) -> Reply:
 
 def recommend(client, model: str, messages: list[dict], catalog: Catalog, constrain: bool | None = None,
               items: list[str] | None = None, exclude: list[str] | None = None, force_recommend: bool = False,
-              **create_kwargs) -> Reply:
+              context_items: list[str] | None = None, **create_kwargs) -> Reply:
     """One structured chat completion through an `openai.OpenAI` client, parsed. `force_recommend` prefills the turn
-    up to the target span (`<|intent:recommend|><|target|>`), so the model must name items now."""
-    body = options(True, constrain, items, exclude)
+    up to the target span (`<|intent:recommend|><|target|>`), so the model must name items now; `context_items`: the
+    items the conversation has mentioned so far, in order."""
+    body = options(True, constrain, items, exclude, context_items)
     prefill = ""
     if force_recommend:
         prefill = INTENT_TOKENS["recommend"] + TARGET_START

@@ -88,8 +88,19 @@ def escape_message(message: dict) -> dict:
     return message
 
 
-def prompt_messages(context: list[dict]) -> list[dict]:
+def prompt_messages(context: list[dict], item_codes: list[str] = ()) -> list[dict]:
     """The chat messages a turn is generated from, with format tokens in user text escaped (as the server does). An
     assistant turn that opens a dialogue has no context; chat templates refuse an empty conversation, so it becomes one
-    empty user message (in training and inference alike)."""
-    return [escape_message(m) for m in context] if context else [{"role": "user", "content": ""}]
+    empty user message (in training and inference alike).
+
+    `item_codes`: for a model that reads the context's items (`context_codes`), the code strings of the items the
+    context mentions, in order of first mention. They open the prompt as one system message of code tokens, added
+    after the escape, so the model reads each mentioned item as the tokens it writes in a target span; the message
+    stays when the oldest context messages are dropped to fit a record's length."""
+    messages = [escape_message(m) for m in context] if context else [{"role": "user", "content": ""}]
+    return [context_items_message(item_codes), *messages] if item_codes else messages
+
+
+def context_items_message(item_codes: list[str]) -> dict:
+    """The system message that shows a `context_codes` model the context's items: their code strings, in order."""
+    return {"role": "system", "content": " ".join(item_codes)}

@@ -3,7 +3,9 @@ that writes, reads and checks it.
 
     codes.json          the code table (tokenizer_ext.CodeBook)
     catalog.json        item id -> title, as the model writes it inside item spans
-    gencrs_model.json   an adapter's base model: {"base_model": NAME_OR_PATH} (absent for a full model)
+    gencrs_model.json   an adapter's base model {"base_model": NAME_OR_PATH}, and {"context_codes": true} for a model
+                        whose prompts open with the codes of the context's items (gencrs.format.prompt_messages);
+                        absent when neither holds
     gencrs_export.json  an export's source and dtype (recipes/export.py)
 
 A directory is an adapter (adapter_config.json: a PEFT adapter over base_model, whose extension is redone on load) or
@@ -28,16 +30,18 @@ class ModelDir:
     codebook: CodeBook
     titles: dict[str, str]
     base_model: str | None  # an adapter's base
+    context_codes: bool  # its prompts open with the codes of the context's items
 
 
 def write(directory: str | Path, codebook: CodeBook, titles: dict[str, str], base_model: str | None = None,
-          export: dict | None = None) -> None:
+          export: dict | None = None, context_codes: bool = False) -> None:
     """The gencrs files of a model directory (the caller writes the weights and tokenizer into the same directory)."""
     directory = Path(directory)
     codebook.save(directory)
     (directory / CATALOG).write_text(json.dumps(titles, ensure_ascii=False), encoding="utf-8")
-    if base_model:
-        (directory / MODEL_META).write_text(json.dumps({"base_model": base_model}), encoding="utf-8")
+    meta = {**({"base_model": base_model} if base_model else {}), **({"context_codes": True} if context_codes else {})}
+    if meta:
+        (directory / MODEL_META).write_text(json.dumps(meta), encoding="utf-8")
     if export:
         (directory / EXPORT_META).write_text(json.dumps(export), encoding="utf-8")
 
@@ -49,6 +53,12 @@ def read_titles(directory: str | Path) -> dict[str, str]:
         raise GencrsError(f"{path} is missing: the item-span rule needs the titles the model was trained with "
                           f"(training runs and recipes/export.py write it)")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def reads_context_codes(directory: str | Path) -> bool:
+    """Whether the model in `directory` was trained with prompts that open with the codes of the context's items."""
+    path = Path(directory) / MODEL_META
+    return bool(path.exists() and json.loads(path.read_text()).get("context_codes"))
 
 
 def read(directory: str | Path) -> ModelDir:
@@ -64,7 +74,8 @@ def read(directory: str | Path) -> ModelDir:
     meta = json.loads((path / MODEL_META).read_text()) if (path / MODEL_META).exists() else {}
     if kind == "adapter" and not meta.get("base_model"):
         raise GencrsError(f"adapter {path} lacks {MODEL_META}: its base model is unknown")
-    return ModelDir(path, kind, CodeBook.load(path), read_titles(path), meta.get("base_model"))
+    return ModelDir(path, kind, CodeBook.load(path), read_titles(path), meta.get("base_model"),
+                    bool(meta.get("context_codes")))
 
 
 def check_servable(directory: str | Path) -> Path:

@@ -16,6 +16,7 @@ from gencrs.cli import run_recipe
 from gencrs.data import load_dataset
 from gencrs.data.records import examples_by_key, sft_records
 from gencrs.model import load_tokenizer
+from gencrs.model_dir import reads_context_codes
 from gencrs.teachers.outputs import TeacherSettings, ensure_teacher_cache
 from tokenizer_ext.codebook import CodeBook
 
@@ -38,7 +39,9 @@ class CacheConfig:
 def cache_outputs(cfg: CacheConfig) -> dict:
     dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir)
     tokenizer, codebook = load_tokenizer(cfg.dialogue_teacher), CodeBook.load(cfg.dialogue_teacher)
-    records = sft_records(dataset, cfg.split, codebook, tokenizer, cfg.max_length)
+    # prompted as the dialogue teacher was trained (with the context's item codes when its directory says so)
+    records = sft_records(dataset, cfg.split, codebook, tokenizer, cfg.max_length,
+                          context_codes=reads_context_codes(cfg.dialogue_teacher))
     settings = TeacherSettings(cfg.dialogue_teacher, cfg.rec_teacher, cfg.top_k, cfg.rec_exclude_context,
                                cfg.load_in_4bit)
     return ensure_teacher_cache(settings, cfg.out, examples_by_key(dataset, cfg.split), records, tokenizer, codebook,

@@ -10,34 +10,43 @@ def turn_text(example: Example, codebook: CodeBook) -> str:
     return assistant_turn(example.intent, [codebook.text(t) for t in example.targets], example.response)
 
 
+def context_item_codes(items: list[str], codebook: CodeBook, context_codes: bool) -> list[str]:
+    """What a prompt shows of the context's items (gencrs.format.prompt_messages): their code strings for a model that
+    reads them (`context_codes`), else nothing."""
+    return [codebook.text(i) for i in items] if context_codes else []
+
+
 def sft_records(dataset: Dataset, split: str, codebook: CodeBook, tokenizer, max_length: int,
-                limit: int | None = None) -> list[dict]:
+                limit: int | None = None, context_codes: bool = False) -> list[dict]:
     """Conversational prompt-completion records. The oldest context messages are dropped until prompt + completion
-    fit `max_length` tokens (TRL only truncates the end, which would cut the completion). `limit`: the first N only."""
-    return fitted_records(build_examples(dataset, split), codebook, tokenizer, max_length, limit)
+    fit `max_length` tokens (TRL only truncates the end, which would cut the completion). `limit`: the first N only;
+    `context_codes`: each prompt opens with the codes of the items its context mentions."""
+    return fitted_records(build_examples(dataset, split), codebook, tokenizer, max_length, limit, context_codes)
 
 
 def fitted_records(examples: list[Example], codebook: CodeBook, tokenizer, max_length: int,
-                   limit: int | None = None) -> list[dict]:
+                   limit: int | None = None, context_codes: bool = False) -> list[dict]:
     """`fitted_record` of each example's gold turn, those whose completion alone is too long skipped (the caller counts
     them); `limit`: the first N records only."""
     records = []
     for ex in examples:
         if limit is not None and len(records) >= limit:
             break
-        record = fitted_record(tokenizer, ex, turn_text(ex, codebook), max_length)
+        record = fitted_record(tokenizer, ex, turn_text(ex, codebook), max_length,
+                               context_item_codes(ex.context_items, codebook, context_codes))
         if record is not None:
             records.append(record)
     return records
 
 
-def fitted_record(tokenizer, example: Example, turn: str, max_length: int) -> dict | None:
+def fitted_record(tokenizer, example: Example, turn: str, max_length: int, item_codes: list[str] = ()) -> dict | None:
     """The record of `example` with the assistant turn `turn`, its oldest context messages dropped until prompt +
-    completion fit `max_length` tokens; None when the completion alone does not fit."""
+    completion fit `max_length` tokens; None when the completion alone does not fit. `item_codes`: the context's
+    items as the prompt shows them (`context_item_codes`), kept whatever is dropped."""
     completion = [{"role": "assistant", "content": turn}]
     context = list(example.context)
     while True:
-        prompt = prompt_messages(context)
+        prompt = prompt_messages(context, item_codes)
         n = len(tokenizer.apply_chat_template(prompt + completion, tokenize=True, return_dict=False))
         if n <= max_length or not context:
             break
@@ -83,11 +92,13 @@ def approximate_examples(dataset: Dataset) -> list[Example]:
     return [ex for d in dataset.approximate_train for ex in dialogue_examples(d, dataset.title) if ex.targets]
 
 
-def approximate_records(dataset: Dataset, codebook: CodeBook, tokenizer, max_length: int) -> list[dict]:
+def approximate_records(dataset: Dataset, codebook: CodeBook, tokenizer, max_length: int,
+                        context_codes: bool = False) -> list[dict]:
     """Records of `approximate_examples`, flagged `codes_only`: their loss counts at the target's code tokens only,
     since their text's order and roles are approximate while their items are the dialogue's own."""
     return [{**record, "codes_only": True}
-            for record in fitted_records(approximate_examples(dataset), codebook, tokenizer, max_length)]
+            for record in fitted_records(approximate_examples(dataset), codebook, tokenizer, max_length,
+                                         context_codes=context_codes)]
 
 
 def examples_by_key(dataset: Dataset, split: str, item_records_per_item: int = 0, seed: int = 0,

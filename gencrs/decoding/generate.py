@@ -8,10 +8,13 @@ from gencrs.decoding.turn import TurnRules
 from gencrs.format import prompt_messages
 
 
-def chat_prompts(tokenizer, conversations: list[list[dict]], suffix: str = "") -> list[str]:
-    """Each conversation (chat messages so far) as the model's prompt text, with the generation prompt, plus `suffix`."""
-    return [tokenizer.apply_chat_template(prompt_messages(messages), tokenize=False, add_generation_prompt=True) + suffix
-            for messages in conversations]
+def chat_prompts(tokenizer, conversations: list[list[dict]], suffix: str = "",
+                 item_codes: list[list[str]] | None = None) -> list[str]:
+    """Each conversation (chat messages so far) as the model's prompt text, with the generation prompt, plus `suffix`;
+    `item_codes`: per conversation, the codes of its items for a `context_codes` model (gencrs.format.prompt_messages)."""
+    item_codes = item_codes or [()] * len(conversations)
+    return [tokenizer.apply_chat_template(prompt_messages(messages, codes), tokenize=False, add_generation_prompt=True)
+            + suffix for messages, codes in zip(conversations, item_codes, strict=True)]
 
 
 def encode(tokenizer, texts: list[str], device) -> dict:

@@ -25,6 +25,7 @@ def export_model(model_dir: str | Path, out: str | Path, dtype: str = "float32")
     with atomic_dir(Path(out)) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        model_files.write(tmp, codebook, titles, export={"source": str(model_dir), "dtype": dtype})
+        model_files.write(tmp, codebook, titles, export={"source": str(model_dir), "dtype": dtype},
+                          context_codes=model_files.reads_context_codes(model_dir))
     log.info("exported %s to %s (%d tokens in the vocabulary)", model_dir, out, len(tokenizer))
     return Path(out)

@@ -74,6 +74,8 @@ class SFTRunConfig:
     item_records: int = 0  # item-alignment records per catalog item added to train (gencrs.data.records.item_records)
     approximate_train: bool = False  # also learn the target codes of the dataset's approximate train dialogues'
     # recommendation turns (redial_mentions; gencrs.data.records.approximate_records)
+    context_codes: bool = False  # every prompt opens with the codes of the items its context mentions
+    # (gencrs.format.prompt_messages); the model directory records it, so evaluation prompts the same way
     valid_limit: int | None = None
     group_by_length: bool = False  # batches of similar length (less padding: ReDial turns run from 30 to 440 tokens)
     gradient_checkpointing: bool = True  # recompute activations in backward (TRL's default): an 8B run needs the memory;
@@ -152,15 +154,17 @@ class RunRecords:
 
 def run_records(run: Run, tokenizer) -> RunRecords:
     cfg = run.cfg
-    train = sft_records(run.dataset, "train", run.codebook, tokenizer, cfg.max_length, cfg.train_limit)
+    train = sft_records(run.dataset, "train", run.codebook, tokenizer, cfg.max_length, cfg.train_limit,
+                        cfg.context_codes)
     if cfg.item_records:
         train += item_records(run.dataset, run.codebook, cfg.item_records, cfg.seed)
     if cfg.approximate_train:
-        approximate = approximate_records(run.dataset, run.codebook, tokenizer, cfg.max_length)
+        approximate = approximate_records(run.dataset, run.codebook, tokenizer, cfg.max_length, cfg.context_codes)
         log.info("approximate_train: %d recommendation turns of %d approximate dialogues", len(approximate),
                  len(run.dataset.approximate_train))
         train += approximate
-    valid = sft_records(run.dataset, "valid", run.codebook, tokenizer, cfg.max_length, cfg.valid_limit)
+    valid = sft_records(run.dataset, "valid", run.codebook, tokenizer, cfg.max_length, cfg.valid_limit,
+                        cfg.context_codes)
     log.info("%s: %d train / %d valid records", run.out, len(train), len(valid))
     return RunRecords(train, valid)
 
@@ -255,7 +259,8 @@ def train_and_save(run: Run, records: RunRecords, trainer: LogitsSFTTrainer) -> 
         with atomic_dir(final) as tmp:
             trainer.model.save_pretrained(tmp)
             trainer.processing_class.save_pretrained(tmp)
-            model_dir.write(tmp, run.codebook, run.titles, cfg.base_model if cfg.finetune == "lora" else None)
+            model_dir.write(tmp, run.codebook, run.titles, cfg.base_model if cfg.finetune == "lora" else None,
+                            context_codes=cfg.context_codes)
             (tmp / "train_config.json").write_text(json.dumps(asdict(cfg), indent=1))
         plot_log(run.out / "log.jsonl", run.out / "loss.png")
     summary = {"model": str(final), "train_records": len(records.train), "valid_records": len(records.valid),

@@ -13,7 +13,7 @@ from accelerate import PartialState
 
 from gencrs.data.examples import TWIN_PREFIX, Example
 from gencrs.data.protocols import recommender_context
-from gencrs.data.records import examples_by_key, fitted_record, turn_text
+from gencrs.data.records import context_item_codes, examples_by_key, fitted_record, turn_text
 from gencrs.errors import GencrsError
 from gencrs.format import ITEM_END, ITEM_START
 from gencrs.teachers.outputs import (
@@ -120,7 +120,8 @@ def teacher_records(run: Run, train: list[dict], examples: dict[str, Example],
             continue
         example = replace(source, dialogue_id=f"{TWIN_PREFIX}{source.dialogue_id}", intent="recommend", targets=top,
                           response=", ".join(f"{ITEM_START}{run.titles[item]}{ITEM_END}" for item in top))
-        twin = fitted_record(tokenizer, example, turn_text(example, run.codebook), run.cfg.max_length)
+        twin = fitted_record(tokenizer, example, turn_text(example, run.codebook), run.cfg.max_length,
+                             context_item_codes(example.context_items, run.codebook, run.cfg.context_codes))
         if twin is not None:
             labelled[example.key] = example
             records.append({**twin, "codes_only": True})

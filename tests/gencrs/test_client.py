@@ -29,3 +29,4 @@ def test_options_build_the_request_body():
     assert options(constrain=False, items=["m1"], exclude=["m2"]) == {
         "skip_special_tokens": False,
         "vllm_xargs": {"gencrs_constrain": False, "gencrs_items": ["m1"], "gencrs_exclude": ["m2"]}}
+    assert options(context_items=("m3", "m1")) == {"skip_special_tokens": False, "gencrs_context_items": ["m3", "m1"]}

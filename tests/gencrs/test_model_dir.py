@@ -20,6 +20,22 @@ def test_an_adapter_directory_round_trips(tmp_path):
     assert found.codebook.item_codes == CODEBOOK.item_codes
 
 
+def test_the_context_codes_flag_round_trips_beside_a_base_model_or_alone(tmp_path):
+    adapter, full, plain = tmp_path / "adapter", tmp_path / "full", tmp_path / "plain"
+    for directory in (adapter, full, plain):
+        directory.mkdir()
+    (adapter / "adapter_config.json").write_text("{}")
+    model_dir.write(adapter, CODEBOOK, TITLES, base_model="runs/base", context_codes=True)
+    found = model_dir.read(adapter)
+    assert (found.base_model, found.context_codes) == ("runs/base", True)
+    (full / "config.json").write_text("{}")
+    model_dir.write(full, CODEBOOK, TITLES, context_codes=True)
+    assert model_dir.read(full).context_codes and model_dir.reads_context_codes(full)
+    (plain / "config.json").write_text("{}")
+    model_dir.write(plain, CODEBOOK, TITLES)
+    assert not model_dir.read(plain).context_codes and not (plain / model_dir.MODEL_META).exists()
+
+
 def test_an_export_is_servable_and_an_adapter_is_not(tmp_path):
     export, adapter = tmp_path / "export", tmp_path / "adapter"
     for directory in (export, adapter):

@@ -89,3 +89,41 @@ def test_approximate_train_on_a_dataset_without_such_dialogues_is_an_error(tmp_p
 
     with pytest.raises(GencrsError, match="approximate_train: dataset synthetic has no approximate train"):
         prepare_run(SFTRunConfig(out=str(tmp_path / "run"), approximate_train=True))
+
+
+def test_context_codes_open_each_prompt_with_the_context_items_codes_and_survive_dropped_messages(
+        synthetic, synthetic_generative):
+    """With `context_codes` every record's prompt opens with one system message: the code tokens of the items its
+    context mentioned, in order of first mention, kept when the oldest messages are dropped to fit max_length; the
+    rest of the prompt is the record without them. The extended tokenizer reads each code as its one token."""
+    from transformers import AutoTokenizer
+
+    from gencrs.data.records import sft_records
+
+    codebook = CodeBook.load(synthetic_generative["semantic_ids"])
+    tokenizer = AutoTokenizer.from_pretrained(synthetic_generative["model"])
+    examples = {e.key: e for e in dialogue_examples_of(synthetic)}
+    plain = sft_records(synthetic, "valid", codebook, tokenizer, max_length=160, limit=60)
+    coded = sft_records(synthetic, "valid", codebook, tokenizer, max_length=160, limit=60, context_codes=True)
+    assert [r["key"] for r in coded] == [r["key"] for r in plain]
+    code_token_ids = set(tokenizer.convert_tokens_to_ids(codebook.all_tokens()))
+    with_items = dropped = 0
+    for record, without in zip(coded, plain):
+        example = examples[record["key"]]
+        assert without["prompt"][0]["role"] != "system"
+        if not example.context_items:
+            assert record["prompt"] == without["prompt"]
+            continue
+        with_items += 1
+        system, *messages = record["prompt"]
+        assert system == {"role": "system", "content": " ".join(codebook.text(i) for i in example.context_items)}
+        assert messages == without["prompt"][len(without["prompt"]) - len(messages):]  # the newest messages kept
+        dropped += len(messages) < len(example.context)
+        ids = tokenizer(system["content"], add_special_tokens=False)["input_ids"]
+        code_ids = [t for t in ids if t in code_token_ids]
+        assert len(code_ids) == codebook.levels * len(example.context_items)
+    assert with_items > 10 and dropped > 0  # both cases were met
+
+
+def dialogue_examples_of(dataset):
+    return [e for d in dataset.splits["valid"] for e in dialogue_examples(d, dataset.title)]
