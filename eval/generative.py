@@ -24,11 +24,11 @@ from gencrs.model_dir import read_titles, reads_context_codes
 from tokenizer_ext.codebook import CodeBook
 
 
-def chat_prompts(tokenizer, contexts: list[Context], suffix: str = "", context_codes: CodeBook | None = None) -> list[str]:
+def chat_prompts(tokenizer, contexts: list[Context], suffix: str = "", codebook: CodeBook | None = None,
+                 context_codes: bool = False) -> list[str]:
     """Each context as the model's prompt text (chat template, generation prompt), plus `suffix`; `context_codes`: the
-    code table of a model that reads the context's items as codes (gencrs.model_dir.reads_context_codes)."""
-    codes = ([context_item_codes(c.items, context_codes, True) for c in contexts] if context_codes is not None
-             else None)
+    model reads the context's items as codes of `codebook` (gencrs.model_dir.reads_context_codes)."""
+    codes = [context_item_codes(c.items, codebook, context_codes) for c in contexts]
     return conversation_prompts(tokenizer, [c.messages for c in contexts], suffix, codes)
 
 
@@ -71,7 +71,7 @@ class GenerativeRecommender:
         return cls(model, tokenizer, codebook, read_titles(path), context_codes=reads_context_codes(path), **kwargs)
 
     def prompts(self, contexts: list[Context], suffix: str = "") -> list[str]:
-        return chat_prompts(self.tokenizer, contexts, suffix, self.codebook if self.context_codes else None)
+        return chat_prompts(self.tokenizer, contexts, suffix, self.codebook, self.context_codes)
 
     def _encode(self, texts: list[str]):
         return encode(self.tokenizer, texts, self.model.device)

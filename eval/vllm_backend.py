@@ -60,7 +60,7 @@ class VllmGenerativeRecommender:
         return cls(directory, **kwargs)
 
     def prompts(self, contexts: list[Context], suffix: str = "") -> list[str]:
-        return chat_prompts(self.tokenizer, contexts, suffix, self.codebook if self.context_codes else None)
+        return chat_prompts(self.tokenizer, contexts, suffix, self.codebook, self.context_codes)
 
     def prompt_ids(self, contexts: list[Context], suffix: str = "") -> list[list[int]]:
         return [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in self.prompts(contexts, suffix)]
